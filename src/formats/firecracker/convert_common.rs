@@ -1,0 +1,453 @@
+//! Conversion helpers every Firecracker layout shares: KVM blobs ↔ model (the KVM ABI does not
+//! change between layouts), device lists ↔ model devices, and format-private extensions.
+
+use super::WriteError;
+use super::wire::{Blob, FamBlob, Xsave};
+use crate::kvm_abi as k;
+use crate::model::*;
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::{Map, Value};
+
+/// Most MSR entries Firecracker puts in one `kvm_msrs` chunk.
+const MSR_CHUNK: usize = 256;
+
+/// The x86_64 `VcpuState` fields every layout has, as blobs.
+pub(crate) struct X86VcpuBlobs {
+    pub cpuid: FamBlob,
+    pub saved_msrs: Vec<FamBlob>,
+    pub debug_regs: Blob,
+    pub lapic: Blob,
+    pub mp_state: Blob,
+    pub regs: Blob,
+    pub sregs: Blob,
+    pub vcpu_events: Blob,
+    pub xcrs: Blob,
+    pub xsave: Xsave,
+    pub tsc_khz: Option<u32>,
+}
+
+/// Blobs → model vCPU.
+pub(crate) fn x86_vcpu_to_model(b: &X86VcpuBlobs) -> X86Vcpu {
+    let hdr = k::fit(&b.xsave.0.0, k::XSAVE2_HDR_SIZE);
+    X86Vcpu {
+        regs: k::regs_from(&b.regs.0),
+        sregs: k::sregs_from(&b.sregs.0),
+        mp_state: Some(k::mp_state_from(&b.mp_state.0)),
+        debug_regs: Some(k::debugregs_from(&b.debug_regs.0)),
+        xcrs: Some(k::xcrs_from(&b.xcrs.0)),
+        xsave: Some(crate::model::Xsave {
+            len_field: Some(u64::from_le_bytes(hdr[..8].try_into().unwrap_or([0; 8]))),
+            region: Bytes(hdr[8..].to_vec()),
+            extra: b.xsave.1.clone(),
+        }),
+        lapic: Some(Lapic {
+            regs: Bytes(k::fit(&b.lapic.0, k::LAPIC_SIZE)),
+        }),
+        msrs: b
+            .saved_msrs
+            .iter()
+            .flat_map(|c| c.1.iter().map(|e| k::msr_from(&e.0)))
+            .collect(),
+        msr_chunks: b.saved_msrs.iter().map(|c| c.1.len() as u32).collect(),
+        cpuid: b.cpuid.1.iter().map(|e| k::cpuid_entry_from(&e.0)).collect(),
+        events: Some(k::events_from(&b.vcpu_events.0)),
+        tsc_khz: b.tsc_khz,
+    }
+}
+
+/// Model vCPU → blobs. Absent optional state becomes KVM's all-zero structure.
+pub(crate) fn x86_vcpu_from_model(v: &X86Vcpu) -> X86VcpuBlobs {
+    let cpuid = (
+        Blob(k::fam_header(v.cpuid.len() as u32)),
+        v.cpuid.iter().map(|e| Blob(k::cpuid_entry_to(e))).collect(),
+    );
+    let xsave = v.xsave.clone().unwrap_or_default();
+    let mut hdr = xsave.len_field.unwrap_or(0).to_le_bytes().to_vec();
+    hdr.extend_from_slice(&k::fit(&xsave.region.0, k::XSAVE_SIZE));
+    X86VcpuBlobs {
+        cpuid,
+        saved_msrs: msr_chunks(v)
+            .into_iter()
+            .map(|c| {
+                (
+                    Blob(k::fam_header(c.len() as u32)),
+                    c.iter().map(|m| Blob(k::msr_to(m))).collect(),
+                )
+            })
+            .collect(),
+        debug_regs: Blob(k::debugregs_to(&v.debug_regs.unwrap_or_default())),
+        lapic: Blob(k::fit(
+            &v.lapic.clone().unwrap_or_default().regs.0,
+            k::LAPIC_SIZE,
+        )),
+        mp_state: Blob(k::mp_state_to(v.mp_state.unwrap_or(0))),
+        regs: Blob(k::regs_to(&v.regs)),
+        sregs: Blob(k::sregs_to(&v.sregs)),
+        vcpu_events: Blob(k::events_to(&v.events.unwrap_or_default())),
+        xcrs: Blob(k::xcrs_to(&v.xcrs.clone().unwrap_or_default())),
+        xsave: (Blob(hdr), xsave.extra),
+        tsc_khz: v.tsc_khz,
+    }
+}
+
+/// Splits the MSR list into the producer's chunks when they add up, else into chunks of 256.
+fn msr_chunks(v: &X86Vcpu) -> Vec<&[Msr]> {
+    let total: u64 = v.msr_chunks.iter().map(|&n| u64::from(n)).sum();
+    if !v.msr_chunks.is_empty() && total == v.msrs.len() as u64 {
+        let mut rest = v.msrs.as_slice();
+        v.msr_chunks
+            .iter()
+            .map(|&n| {
+                let (a, b) = rest.split_at(n as usize);
+                rest = b;
+                a
+            })
+            .collect()
+    } else {
+        v.msrs.chunks(MSR_CHUNK).collect()
+    }
+}
+
+/// x86 VM blobs → platform.
+pub(crate) fn x86_platform_to_model(
+    pit: &Blob,
+    clock: &Blob,
+    pic_master: &Blob,
+    pic_slave: &Blob,
+    ioapic: &Blob,
+) -> X86Platform {
+    let pic = |b: &Blob| match k::irqchip_from(&b.0) {
+        k::Irqchip::Pic(_, p) => Some(p),
+        k::Irqchip::Ioapic(_) => None,
+    };
+    X86Platform {
+        pit: Some(k::pit_from(&pit.0)),
+        clock: Some(k::clock_from(&clock.0)),
+        pic_master: pic(pic_master),
+        pic_slave: pic(pic_slave),
+        ioapic: match k::irqchip_from(&ioapic.0) {
+            k::Irqchip::Ioapic(a) => Some(a),
+            k::Irqchip::Pic(..) => None,
+        },
+    }
+}
+
+/// Platform → x86 VM blobs (pit, clock, pic master, pic slave, ioapic).
+pub(crate) fn x86_platform_from_model(p: &X86Platform) -> [Blob; 5] {
+    [
+        Blob(k::pit_to(&p.pit.clone().unwrap_or_default())),
+        Blob(k::clock_to(&p.clock.unwrap_or_default())),
+        Blob(k::irqchip_to(&k::Irqchip::Pic(
+            0,
+            p.pic_master.unwrap_or_default(),
+        ))),
+        Blob(k::irqchip_to(&k::Irqchip::Pic(
+            1,
+            p.pic_slave.unwrap_or_default(),
+        ))),
+        Blob(k::irqchip_to(&k::Irqchip::Ioapic(
+            p.ioapic.clone().unwrap_or_default(),
+        ))),
+    ]
+}
+
+/// aarch64 register list → model registers; `None` when the sizes do not add up.
+pub(crate) fn arm_regs_to_model(ids: &[u64], data: &[u8]) -> Option<Vec<Aarch64Reg>> {
+    let mut off = 0usize;
+    let mut out = Vec::with_capacity(ids.len().min(4096));
+    for &id in ids {
+        let size = usize::try_from(Aarch64Reg::declared_size(id)).ok()?;
+        let end = off.checked_add(size)?;
+        out.push(Aarch64Reg {
+            id,
+            value: Bytes(data.get(off..end)?.to_vec()),
+        });
+        off = end;
+    }
+    (off == data.len()).then_some(out)
+}
+
+/// Model registers → aarch64 register list.
+pub(crate) fn arm_regs_from_model(regs: &[Aarch64Reg]) -> (Vec<u64>, Vec<u8>) {
+    let ids = regs.iter().map(|r| r.id).collect();
+    let data = regs.iter().flat_map(|r| r.value.0.iter().copied()).collect();
+    (ids, data)
+}
+
+/// A format-private value as a model extension.
+pub(crate) fn ext<T: Serialize>(layout: &str, v: &T) -> Extension {
+    Extension {
+        layout: layout.to_string(),
+        value: serde_json::to_value(v).unwrap_or(Value::Null),
+    }
+}
+
+/// A model extension back as the layout's type.
+pub(crate) fn from_ext<T: DeserializeOwned>(
+    m: &Snapshot,
+    key: &str,
+    layout: &str,
+) -> Result<T, WriteError> {
+    let e = m.extensions.get(key).ok_or_else(|| {
+        WriteError::Model(format!(
+            "the model has no `{key}` for {layout}; building it from other formats is not supported yet"
+        ))
+    })?;
+    value_as(&e.value, key, layout)
+}
+
+/// Deserializes a JSON value as a layout type, naming the key in the error.
+pub(crate) fn value_as<T: DeserializeOwned>(
+    v: &Value,
+    key: &str,
+    layout: &str,
+) -> Result<T, WriteError> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| WriteError::Model(format!("`{key}` is not a valid {layout} value: {e}")))
+}
+
+/// Virtio device id of a Firecracker `VirtioDeviceType` variant name.
+fn virtio_id_of(name: &str) -> u32 {
+    match name {
+        "Net" => 1,
+        "Block" => 2,
+        "Rng" => 4,
+        "Balloon" => 5,
+        "Vsock" => 19,
+        "Mem" => 24,
+        "Pmem" => 27,
+        _ => 0,
+    }
+}
+
+fn kind_of_list(list: &str) -> DeviceKind {
+    match list {
+        "block_devices" => DeviceKind::Block,
+        "net_devices" => DeviceKind::Net,
+        "vsock_device" => DeviceKind::Vsock,
+        "balloon_device" => DeviceKind::Balloon,
+        "entropy_device" => DeviceKind::Rng,
+        "pmem_devices" => DeviceKind::Pmem,
+        "memory_device" => DeviceKind::Mem,
+        "mmds" | "mmds_version" => DeviceKind::Mmds,
+        other => DeviceKind::Other(other.to_string()),
+    }
+}
+
+/// Finds the first value under `key` anywhere in `v` (depth-first).
+fn find<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    match v {
+        Value::Object(m) => m
+            .get(key)
+            .or_else(|| m.values().find_map(|x| find(x, key))),
+        Value::Array(a) => a.iter().find_map(|x| find(x, key)),
+        _ => None,
+    }
+}
+
+fn u64_of(v: Option<&Value>) -> Option<u64> {
+    v.and_then(Value::as_u64)
+}
+
+fn virtio_to_model(dev: &Value) -> Option<VirtioState> {
+    let vs = find(dev, "virtio_state")?;
+    let device_type = match vs.get("device_type")? {
+        Value::String(s) => virtio_id_of(s),
+        other => other.as_u64().unwrap_or(0) as u32,
+    };
+    let queues = vs
+        .get("queues")
+        .and_then(Value::as_array)
+        .map(|qs| {
+            qs.iter()
+                .filter_map(|q| serde_json::from_value(q.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let ts = dev.get("transport_state");
+    Some(VirtioState {
+        device_type,
+        avail_features: u64_of(vs.get("avail_features")).unwrap_or(0),
+        acked_features: u64_of(vs.get("acked_features")).unwrap_or(0),
+        activated: vs.get("activated").and_then(Value::as_bool).unwrap_or(false),
+        queues,
+        interrupt_status: u64_of(vs.get("interrupt_status"))
+            .or_else(|| u64_of(ts.and_then(|t| t.get("interrupt_status"))))
+            .map(|v| v as u32),
+        device_status: u64_of(ts.and_then(|t| t.get("device_status"))).map(|v| v as u32),
+    })
+}
+
+fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
+    if list_kind == "pci" {
+        let sbdf = u64_of(dev.get("sbdf"))?;
+        return Some(Transport::Pci { sbdf: sbdf as u32 });
+    }
+    let info = dev.get("device_info")?;
+    let irq = u64_of(info.get("gsi").or_else(|| info.get("irq"))).map(|v| v as u32);
+    Some(Transport::Mmio {
+        addr: u64_of(info.get("addr"))?,
+        len: u64_of(info.get("len"))?,
+        irq,
+    })
+}
+
+/// One device list entry (`VirtioDeviceState<T>` / `Connected*State` JSON) → model device.
+fn device_to_model(list: &str, transport: &str, layout: &str, dev: &Value) -> Device {
+    let mut kind = kind_of_list(list);
+    let mut id = dev
+        .get("device_id")
+        .and_then(Value::as_str)
+        .unwrap_or(list)
+        .to_string();
+    if list == "legacy_devices" {
+        let t = dev.get("type_").cloned().unwrap_or(Value::Null);
+        (kind, id) = match t.as_str() {
+            Some("Serial") => (DeviceKind::Serial, "serial".into()),
+            Some("Rtc") => (DeviceKind::Rtc, "rtc".into()),
+            Some("BootTimer") => (DeviceKind::BootTimer, "boot_timer".into()),
+            _ => (DeviceKind::Other(format!("legacy {t}")), format!("legacy {t}")),
+        };
+    }
+    let mut d = Device::new(id, kind);
+    d.transport = transport_to_model(dev, transport);
+    d.virtio = virtio_to_model(dev);
+    for key in ["disk_path", "tap_if_name", "uds_path", "socket_path", "path_on_host"] {
+        if let Some(s) = find(dev, key).and_then(Value::as_str) {
+            d.host.insert(key.to_string(), s.to_string());
+        }
+    }
+    if let (DeviceKind::Vsock, Some(Value::String(p))) = (&d.kind, find(dev, "path")) {
+        d.host.insert("uds_path".into(), p.clone());
+    }
+    let mut raw = Map::new();
+    raw.insert("list".into(), Value::String(format!("{transport}.{list}")));
+    raw.insert("state".into(), dev.clone());
+    d.raw = Some(Extension {
+        layout: layout.to_string(),
+        value: Value::Object(raw),
+    });
+    d
+}
+
+/// A device-state struct (as JSON) → model devices: every list/option field is a device slot.
+pub(crate) fn devices_to_model(states: &Value, transport: &str, layout: &str) -> Vec<Device> {
+    let Some(obj) = states.as_object() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (list, v) in obj {
+        match v {
+            Value::Array(items) => out.extend(
+                items
+                    .iter()
+                    .map(|d| device_to_model(list, transport, layout, d)),
+            ),
+            Value::Null | Value::Bool(_) => {}
+            other => out.push(device_to_model(list, transport, layout, other)),
+        }
+    }
+    out
+}
+
+/// Puts the raw device states of `layout` back into the empty device-state struct `template`
+/// (as JSON) for transport `transport`. Devices from other layouts are an error.
+pub(crate) fn devices_from_model(
+    devices: &[Device],
+    template: Value,
+    transport: &str,
+    layout: &str,
+) -> Result<Value, WriteError> {
+    let mut obj = match template {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    for d in devices {
+        let Some(raw) = &d.raw else { continue };
+        let Some(list) = raw.value.get("list").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some(list) = list.strip_prefix(&format!("{transport}.")) else {
+            continue;
+        };
+        if raw.layout != layout {
+            return Err(WriteError::Model(format!(
+                "device `{}` ({}) carries {} state; translating it to {layout} is not supported yet",
+                d.id,
+                d.kind.name(),
+                raw.layout
+            )));
+        }
+        let state = raw.value.get("state").cloned().unwrap_or(Value::Null);
+        match obj.get_mut(list) {
+            Some(Value::Array(a)) => a.push(state),
+            Some(slot) => *slot = state,
+            None => {
+                return Err(WriteError::Model(format!(
+                    "device `{}`: {layout} has no device list `{list}`",
+                    d.id
+                )));
+            }
+        }
+    }
+    Ok(Value::Object(obj))
+}
+
+/// Parses Firecracker's `KvmCapability` strings (`"N"` adds, `"!N"` removes).
+pub(crate) fn caps_to_model(caps: &[String]) -> Option<Vec<KvmCapModifier>> {
+    caps.iter()
+        .map(|c| match c.strip_prefix('!') {
+            Some(n) => n.parse().ok().map(KvmCapModifier::Remove),
+            None => c.parse().ok().map(KvmCapModifier::Add),
+        })
+        .collect()
+}
+
+/// Model capability modifiers → Firecracker strings.
+pub(crate) fn caps_from_model(caps: &[KvmCapModifier]) -> Vec<String> {
+    caps.iter()
+        .map(|c| match c {
+            KvmCapModifier::Add(n) => n.to_string(),
+            KvmCapModifier::Remove(n) => format!("!{n}"),
+        })
+        .collect()
+}
+
+/// Memory regions with implicit offsets (running sum of sizes).
+pub(crate) fn regions_to_model<I: IntoIterator<Item = (u64, u64, RegionKind, Vec<bool>)>>(
+    regions: I,
+) -> MemoryLayout {
+    let mut off = 0u64;
+    let regions = regions
+        .into_iter()
+        .map(|(guest_addr, size, kind, plugged)| {
+            let r = MemoryRegion {
+                guest_addr,
+                size,
+                file_offset: off,
+                explicit_offset: false,
+                kind,
+                plugged,
+                read_only: false,
+            };
+            off = off.saturating_add(size);
+            r
+        })
+        .collect();
+    MemoryLayout {
+        regions,
+        page_size: 4096,
+    }
+}
+
+/// The provenance of a Firecracker layout.
+pub(crate) fn provenance(info: &super::LayoutInfo, arch: Arch) -> Provenance {
+    Provenance {
+        format: "firecracker".into(),
+        version: info.version.to_string(),
+        layout: info.id.into(),
+        encoding: info.encoding.into(),
+        arch,
+        releases: info.releases.iter().map(|s| s.to_string()).collect(),
+    }
+}

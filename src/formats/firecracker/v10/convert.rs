@@ -1,0 +1,430 @@
+//! Format 10.0.0 ↔ the neutral model.
+
+use super::aarch64 as arm;
+use super::devices::*;
+use super::x86_64 as x86;
+use crate::formats::firecracker::convert_common::{self as cc, X86VcpuBlobs};
+use crate::formats::firecracker::wire::Blob;
+use crate::formats::firecracker::{Layout, WriteError};
+use crate::kvm_abi as k;
+use crate::model::*;
+use serde_json::{Value, json};
+
+const LAYOUT: &str = "firecracker-10.0.0";
+const KEY_ALLOC: &str = "firecracker/resource_allocator";
+const KEY_CAPS: &str = "firecracker/kvm_state";
+const KEY_PCI: &str = "firecracker/pci_enabled";
+
+fn vm_info(tpl: String, i: (&u64, &bool, &BootSourceConfig, &HugePageConfig), caps: &KvmState) -> VmInfo {
+    let (mem, smt, boot, hp) = i;
+    VmInfo {
+        mem_size_mib: Some(*mem),
+        smt: Some(*smt),
+        cpu_template: Some(tpl),
+        boot_source: Some(BootSource {
+            kernel_image_path: boot.kernel_image_path.clone(),
+            initrd_path: boot.initrd_path.clone(),
+            boot_args: boot.boot_args.clone(),
+        }),
+        huge_pages: Some(
+            match hp {
+                HugePageConfig::None => "None",
+                HugePageConfig::Hugetlbfs2M => "2M",
+            }
+            .into(),
+        ),
+        kvm_cap_modifiers: cc::caps_to_model(&caps.kvm_cap_modifiers).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+fn base(arch: Arch, vm: VmInfo, mem: &GuestMemoryState, caps: &KvmState, alloc: &ResourceAllocator) -> Snapshot {
+    let mut s = Snapshot {
+        provenance: cc::provenance(Layout::V10_0_0.info(), arch),
+        vm,
+        memory: cc::regions_to_model(mem.regions.iter().map(|r| {
+            let kind = match r.region_type {
+                GuestRegionType::Dram => RegionKind::Dram,
+                GuestRegionType::Hotpluggable => RegionKind::Hotpluggable,
+            };
+            (r.base_address, r.size, kind, r.plugged.clone())
+        })),
+        vcpus: Vec::new(),
+        platform: Platform::X86_64(Box::default()),
+        devices: Vec::new(),
+        extensions: Default::default(),
+    };
+    if cc::caps_to_model(&caps.kvm_cap_modifiers).is_none() {
+        s.extensions.insert(KEY_CAPS.into(), cc::ext(LAYOUT, caps));
+    }
+    s.extensions.insert(KEY_ALLOC.into(), cc::ext(LAYOUT, alloc));
+    s
+}
+
+/// Devices common to both arches: MMIO and PCI virtio lists, ACPI, serial.
+/// The parts of `DevicesState` both arches share.
+struct DevParts<'a> {
+    pci: &'a PciDevicesState,
+    acpi: &'a AcpiDeviceManagerState,
+    serial: &'a Option<SerialState>,
+}
+
+fn devices_to_model(m: &mut Snapshot, mmio: Value, d: DevParts<'_>, arch: Arch) {
+    m.devices = cc::devices_to_model(&mmio, "mmio", LAYOUT);
+    let pci = serde_json::to_value(d.pci).unwrap_or(Value::Null);
+    m.devices.extend(cc::devices_to_model(&pci, "pci", LAYOUT));
+    if d.pci.pci_enabled {
+        m.extensions.insert(KEY_PCI.into(), cc::ext(LAYOUT, &true));
+    }
+    let g = &d.acpi.vmgenid;
+    let mut gen_id = Device::new("vmgenid", DeviceKind::VmGenId);
+    gen_id.transport = Some(Transport::Address { addr: g.addr, irq: Some(g.gsi) });
+    gen_id.vmgenid = Some(VmGenId { gsi: g.gsi, addr: g.addr });
+    m.devices.push(gen_id);
+    let c = &d.acpi.vmclock;
+    let mut clock = Device::new("vmclock", DeviceKind::VmClock);
+    clock.transport = Some(Transport::Address { addr: c.guest_address, irq: Some(c.gsi) });
+    clock.raw = Some(cc::ext(LAYOUT, c));
+    m.devices.push(clock);
+    if let Some(s) = d.serial {
+        let uart = UartState {
+            baud_divisor_low: s.baud_divisor_low,
+            baud_divisor_high: s.baud_divisor_high,
+            interrupt_enable: s.interrupt_enable,
+            interrupt_identification: s.interrupt_identification,
+            line_control: s.line_control,
+            line_status: s.line_status,
+            modem_control: s.modem_control,
+            modem_status: s.modem_status,
+            scratch: s.scratch,
+            in_buffer: Bytes(s.in_buffer.clone()),
+        };
+        match m.devices.iter_mut().find(|d| d.kind == DeviceKind::Serial) {
+            Some(dev) => dev.uart = Some(uart),
+            None => {
+                let mut dev = Device::new("serial", DeviceKind::Serial);
+                if arch == Arch::X86_64 {
+                    dev.transport = Some(Transport::Port { base: 0x3f8, irq: Some(4) });
+                }
+                dev.uart = Some(uart);
+                m.devices.push(dev);
+            }
+        }
+    }
+}
+
+fn cpu_template_name<T: std::fmt::Debug>(t: &T) -> String {
+    format!("{t:?}")
+}
+
+/// 10.0.0 x86_64 → model.
+pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
+    let i = &s.vm_info;
+    let vm = vm_info(cpu_template_name(&i.cpu_template), (&i.mem_size_mib, &i.smt, &i.boot_source, &i.huge_pages), &s.kvm_state);
+    let v = &s.vm_state;
+    let mut m = base(Arch::X86_64, vm, &v.memory, &s.kvm_state, &v.resource_allocator);
+    m.platform = Platform::X86_64(Box::new(cc::x86_platform_to_model(&v.pitstate, &v.clock, &v.pic_master, &v.pic_slave, &v.ioapic)));
+    m.vcpus = s
+        .vcpu_states
+        .iter()
+        .map(|c| {
+            Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&X86VcpuBlobs {
+                cpuid: c.cpuid.clone(),
+                saved_msrs: c.saved_msrs.clone(),
+                debug_regs: c.debug_regs.clone(),
+                lapic: c.lapic.clone(),
+                mp_state: c.mp_state.clone(),
+                regs: c.regs.clone(),
+                sregs: c.sregs.clone(),
+                vcpu_events: c.vcpu_events.clone(),
+                xcrs: c.xcrs.clone(),
+                xsave: c.xsave.clone(),
+                tsc_khz: c.tsc_khz,
+            })))
+        })
+        .collect();
+    let mmio = serde_json::to_value(&s.device_states.mmio_state).unwrap_or(Value::Null);
+    devices_to_model(&mut m, mmio, DevParts { pci: &s.device_states.pci_state, acpi: &s.device_states.acpi_state, serial: &s.device_states.serial_state }, Arch::X86_64);
+    m
+}
+
+/// 10.0.0 aarch64 → model.
+pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
+    let i = &s.vm_info;
+    let vm = vm_info(cpu_template_name(&i.cpu_template), (&i.mem_size_mib, &i.smt, &i.boot_source, &i.huge_pages), &s.kvm_state);
+    let v = &s.vm_state;
+    let mut m = base(Arch::Aarch64, vm, &v.memory, &s.kvm_state, &v.resource_allocator);
+    m.platform = Platform::Aarch64(Box::new(Aarch64Platform { gic: Some(gic_to_model(&v.gic)), opaque_gic: None }));
+    for (n, c) in s.vcpu_states.iter().enumerate() {
+        let regs = cc::arm_regs_to_model(&c.regs.0, &c.regs.1);
+        if regs.is_none() {
+            m.extensions.insert(format!("firecracker/vcpu[{n}].regs"), cc::ext(LAYOUT, &c.regs));
+        }
+        m.vcpus.push(Vcpu::Aarch64(Box::new(Aarch64Vcpu {
+            mp_state: Some(k::mp_state_from(&c.mp_state.0)),
+            regs: regs.unwrap_or_default(),
+            mpidr: Some(c.mpidr),
+            kvi: Some(k::vcpu_init_from(&c.kvi.0)),
+            pvtime_ipa: c.pvtime_ipa,
+            ..Default::default()
+        })));
+    }
+    let mmio = serde_json::to_value(&s.device_states.mmio_state).unwrap_or(Value::Null);
+    devices_to_model(&mut m, mmio, DevParts { pci: &s.device_states.pci_state, acpi: &s.device_states.acpi_state, serial: &s.device_states.serial_state }, Arch::Aarch64);
+    m
+}
+
+fn gic_to_model(g: &arm::GicState) -> GicState {
+    GicState {
+        dist: g.dist.iter().map(|r| r.chunks.clone()).collect(),
+        vcpus: g
+            .gic_vcpu_states
+            .iter()
+            .map(|v| GicVcpu {
+                rdist: v.rdist.iter().map(|r| r.chunks.clone()).collect(),
+                main_icc_regs: v.icc.main_icc_regs.iter().map(|r| r.chunks.clone()).collect(),
+                ap_icc_regs: v.icc.ap_icc_regs.iter().map(|r| r.as_ref().map(|r| r.chunks.clone())).collect(),
+            })
+            .collect(),
+        its: g.its_state.as_ref().map(|i| ItsState {
+            iidr: i.iidr,
+            cbaser: i.cbaser,
+            creadr: i.creadr,
+            cwriter: i.cwriter,
+            baser: i.baser,
+            ctlr: i.ctlr,
+        }),
+    }
+}
+
+fn gic_from_model(g: &GicState) -> arm::GicState {
+    let regs32 = |v: &Vec<Vec<u32>>| v.iter().map(|c| arm::GicRegState { chunks: c.clone() }).collect();
+    arm::GicState {
+        dist: regs32(&g.dist),
+        gic_vcpu_states: g
+            .vcpus
+            .iter()
+            .map(|v| arm::GicVcpuState {
+                rdist: regs32(&v.rdist),
+                icc: arm::VgicSysRegsState {
+                    main_icc_regs: v.main_icc_regs.iter().map(|c| arm::GicRegState { chunks: c.clone() }).collect(),
+                    ap_icc_regs: v.ap_icc_regs.iter().map(|c| c.clone().map(|chunks| arm::GicRegState { chunks })).collect(),
+                },
+            })
+            .collect(),
+        its_state: g.its.map(|i| arm::ItsRegisterState {
+            iidr: i.iidr,
+            cbaser: i.cbaser,
+            creadr: i.creadr,
+            cwriter: i.cwriter,
+            baser: i.baser,
+            ctlr: i.ctlr,
+        }),
+    }
+}
+
+fn memory_from_model(m: &Snapshot) -> GuestMemoryState {
+    GuestMemoryState {
+        regions: m
+            .memory
+            .regions
+            .iter()
+            .map(|r| GuestMemoryRegionState {
+                base_address: r.guest_addr,
+                size: r.size,
+                region_type: match r.kind {
+                    RegionKind::Dram => GuestRegionType::Dram,
+                    RegionKind::Hotpluggable => GuestRegionType::Hotpluggable,
+                },
+                plugged: if r.plugged.is_empty() && r.kind == RegionKind::Dram { vec![true] } else { r.plugged.clone() },
+            })
+            .collect(),
+    }
+}
+
+struct Common {
+    boot: BootSourceConfig,
+    huge_pages: HugePageConfig,
+    caps: KvmState,
+    alloc: ResourceAllocator,
+}
+
+fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
+    let b = m.vm.boot_source.clone().unwrap_or_default();
+    let huge_pages = match m.vm.huge_pages.as_deref() {
+        None | Some("None") => HugePageConfig::None,
+        Some("2M") => HugePageConfig::Hugetlbfs2M,
+        Some(o) => return Err(WriteError::Model(format!("{LAYOUT} cannot hold huge_pages = {o:?} (only None and 2M)"))),
+    };
+    let caps = match m.extensions.get(KEY_CAPS) {
+        Some(e) => cc::value_as(&e.value, KEY_CAPS, LAYOUT)?,
+        None => KvmState { kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers) },
+    };
+    Ok(Common {
+        boot: BootSourceConfig { kernel_image_path: b.kernel_image_path, initrd_path: b.initrd_path, boot_args: b.boot_args },
+        huge_pages,
+        caps,
+        alloc: cc::from_ext(m, KEY_ALLOC, LAYOUT)?,
+    })
+}
+
+fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
+    let g = m.devices.iter().find_map(|d| d.vmgenid).ok_or_else(|| WriteError::Model(format!("{LAYOUT} needs a VMGenID device; the model has none")))?;
+    let clock = m
+        .devices
+        .iter()
+        .find(|d| d.kind == DeviceKind::VmClock)
+        .and_then(|d| d.raw.as_ref())
+        .ok_or_else(|| WriteError::Model(format!("{LAYOUT} needs vmclock state; the model has none")))?;
+    Ok(AcpiDeviceManagerState {
+        vmgenid: VmGenIdState { gsi: g.gsi, addr: g.addr },
+        vmclock: cc::value_as(&clock.value, "devices.vmclock", LAYOUT)?,
+    })
+}
+
+fn serial_from_model(m: &Snapshot) -> Option<SerialState> {
+    let u = m.devices.iter().find_map(|d| d.uart.as_ref())?;
+    Some(SerialState {
+        baud_divisor_low: u.baud_divisor_low,
+        baud_divisor_high: u.baud_divisor_high,
+        interrupt_enable: u.interrupt_enable,
+        interrupt_identification: u.interrupt_identification,
+        line_control: u.line_control,
+        line_status: u.line_status,
+        modem_control: u.modem_control,
+        modem_status: u.modem_status,
+        scratch: u.scratch,
+        in_buffer: u.in_buffer.0.clone(),
+    })
+}
+
+fn empty_lists(legacy: bool) -> Value {
+    let mut v = json!({"block_devices": [], "net_devices": [], "vsock_device": null, "balloon_device": null,
+        "mmds": null, "entropy_device": null, "pmem_devices": [], "memory_device": null});
+    if legacy {
+        v["legacy_devices"] = json!([]);
+    }
+    v
+}
+
+fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
+    let mut empty = empty_lists(false);
+    empty["pci_enabled"] = Value::Bool(m.extensions.get(KEY_PCI).and_then(|e| e.value.as_bool()).unwrap_or(false));
+    let v = cc::devices_from_model(&m.devices, empty, "pci", LAYOUT)?;
+    cc::value_as(&v, "device_states.pci_state", LAYOUT)
+}
+
+fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
+    let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
+    cc::value_as(&Value::String(name), "vm.cpu_template", LAYOUT)
+}
+
+/// Model → 10.0.0 x86_64.
+///
+/// # Errors
+/// When the model holds something 10.0.0 x86_64 cannot express.
+pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
+    let c = common_from_model(m)?;
+    let Platform::X86_64(p) = &m.platform else {
+        return Err(WriteError::Model("x86_64 layout needs x86_64 platform state".into()));
+    };
+    let [pitstate, clock, pic_master, pic_slave, ioapic] = cc::x86_platform_from_model(p);
+    let vcpu_states = m
+        .vcpus
+        .iter()
+        .map(|v| match v {
+            Vcpu::X86_64(v) => {
+                let b = cc::x86_vcpu_from_model(v);
+                Ok(x86::VcpuState {
+                    cpuid: b.cpuid,
+                    saved_msrs: b.saved_msrs,
+                    debug_regs: b.debug_regs,
+                    lapic: b.lapic,
+                    mp_state: b.mp_state,
+                    regs: b.regs,
+                    sregs: b.sregs,
+                    vcpu_events: b.vcpu_events,
+                    xcrs: b.xcrs,
+                    xsave: b.xsave,
+                    tsc_khz: b.tsc_khz,
+                })
+            }
+            Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
+        })
+        .collect::<Result<_, _>>()?;
+    let mmio = cc::devices_from_model(&m.devices, empty_lists(false), "mmio", LAYOUT)?;
+    Ok(x86::MicrovmState {
+        vm_info: x86::VmInfo {
+            mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
+            smt: m.vm.smt.unwrap_or(false),
+            cpu_template: cpu_template(m)?,
+            boot_source: c.boot,
+            huge_pages: c.huge_pages,
+        },
+        kvm_state: c.caps,
+        vm_state: x86::VmState {
+            memory: memory_from_model(m),
+            resource_allocator: c.alloc,
+            pitstate,
+            clock,
+            pic_master,
+            pic_slave,
+            ioapic,
+        },
+        vcpu_states,
+        device_states: x86::DevicesState {
+            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            acpi_state: acpi_from_model(m)?,
+            pci_state: pci_from_model(m)?,
+            serial_state: serial_from_model(m),
+        },
+    })
+}
+
+/// Model → 10.0.0 aarch64.
+///
+/// # Errors
+/// When the model holds something 10.0.0 aarch64 cannot express.
+pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError> {
+    let c = common_from_model(m)?;
+    let Platform::Aarch64(p) = &m.platform else {
+        return Err(WriteError::Model("aarch64 layout needs aarch64 platform state".into()));
+    };
+    let mut vcpu_states = Vec::new();
+    for (n, v) in m.vcpus.iter().enumerate() {
+        let Vcpu::Aarch64(v) = v else {
+            return Err(WriteError::Model("x86_64 vCPU in an aarch64 state".into()));
+        };
+        let key = format!("firecracker/vcpu[{n}].regs");
+        let regs = match m.extensions.get(&key) {
+            Some(e) => cc::value_as(&e.value, &key, LAYOUT)?,
+            None => cc::arm_regs_from_model(&v.regs),
+        };
+        vcpu_states.push(arm::VcpuState {
+            mp_state: Blob(k::mp_state_to(v.mp_state.unwrap_or(0))),
+            regs,
+            mpidr: v.mpidr.unwrap_or(0),
+            kvi: Blob(k::vcpu_init_to(&v.kvi.unwrap_or_default())),
+            pvtime_ipa: v.pvtime_ipa,
+        });
+    }
+    let mmio = cc::devices_from_model(&m.devices, empty_lists(true), "mmio", LAYOUT)?;
+    Ok(arm::MicrovmState {
+        vm_info: arm::VmInfo {
+            mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
+            smt: m.vm.smt.unwrap_or(false),
+            cpu_template: cpu_template(m)?,
+            boot_source: c.boot,
+            huge_pages: c.huge_pages,
+        },
+        kvm_state: c.caps,
+        vm_state: arm::VmState { memory: memory_from_model(m), gic: gic_from_model(&p.gic.clone().unwrap_or_default()), resource_allocator: c.alloc },
+        vcpu_states,
+        device_states: arm::DevicesState {
+            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            acpi_state: acpi_from_model(m)?,
+            pci_state: pci_from_model(m)?,
+            serial_state: serial_from_model(m),
+        },
+    })
+}

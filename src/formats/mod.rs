@@ -1,0 +1,3 @@
+//! Snapshot formats: one module per format family, one frozen submodule per shipped layout.
+
+pub mod firecracker;

@@ -1,0 +1,1 @@
+//! `inspect`: a readable summary of a snapshot.

@@ -1,0 +1,1 @@
+//! `verify`: every finding about a state file.
