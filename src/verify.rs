@@ -1,1 +1,355 @@
-//! `verify`: every finding about a state file.
+//! `verify`: every finding about a state file, not just the first.
+//!
+//! The envelope stages run in their order of trust (size → magic → version → CRC), but a failed
+//! stage does not end the run when later stages can still say something: a CRC mismatch is
+//! reported and the state is decoded anyway, so a user learns both that the file was modified and
+//! where it no longer parses. Model checks apply to every format through the neutral model.
+
+use crate::envelope::{self, EnvelopeError, Era};
+use crate::formats::firecracker::{self as fc, ReadError, checks};
+use crate::model::*;
+use serde::Serialize;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// The file is corrupt or would be refused by its producer.
+    Error,
+    /// The file loads but something is suspicious.
+    Warning,
+}
+
+/// One finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Seriousness.
+    pub severity: Severity,
+    /// Short stable code (`crc`, `magic`, `version`, `decode`, `memory`, ...).
+    pub code: &'static str,
+    /// Byte offset in the file, when known.
+    pub offset: Option<u64>,
+    /// Field path, when known.
+    pub path: Option<String>,
+    /// Expected vs found.
+    pub message: String,
+}
+
+impl Finding {
+    fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Error,
+            code,
+            offset: None,
+            path: None,
+            message: message.into(),
+        }
+    }
+
+    fn at(mut self, offset: u64) -> Self {
+        self.offset = Some(offset);
+        self
+    }
+
+    fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level} {}", self.code)?;
+        if let Some(o) = self.offset {
+            write!(f, " at offset 0x{o:x}")?;
+        }
+        if let Some(p) = &self.path {
+            write!(f, " in `{p}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The memory file given beside the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemFile {
+    /// Path as given.
+    pub path: String,
+    /// Logical size in bytes.
+    pub size: u64,
+}
+
+/// The verdict on one state file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The state file.
+    pub file: String,
+    /// True when there are no findings.
+    pub clean: bool,
+    /// Every finding, in check order.
+    pub findings: Vec<Finding>,
+}
+
+/// Verifies a state file's bytes. Never fails: problems are findings.
+pub fn verify_state(file: &str, bytes: &[u8], mem: Option<&MemFile>) -> Report {
+    let mut findings = Vec::new();
+    if let Some(model) = envelope_and_decode(bytes, &mut findings) {
+        findings.extend(model_checks(&model));
+        if let Some(mem) = mem {
+            findings.extend(memory_file_checks(&model, mem));
+        }
+    }
+    Report {
+        file: file.to_string(),
+        clean: findings.is_empty(),
+        findings,
+    }
+}
+
+fn envelope_finding(e: &EnvelopeError) -> Finding {
+    match e {
+        EnvelopeError::TooShort { .. } | EnvelopeError::TooLarge { .. } => {
+            Finding::error("size", e.to_string())
+        }
+        EnvelopeError::BadMagic { .. } => Finding::error("magic", e.to_string()).at(0),
+        EnvelopeError::BadVersion { offset, .. } => {
+            Finding::error("version", e.to_string()).at(*offset as u64)
+        }
+        EnvelopeError::CrcMismatch { offset, .. } => {
+            Finding::error("crc", e.to_string()).at(*offset as u64)
+        }
+    }
+}
+
+/// Envelope stages and decode; returns the model when the state decodes.
+fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot> {
+    let header = match envelope::sniff(bytes) {
+        Ok(h) => h,
+        Err(e) => {
+            out.push(envelope_finding(&e));
+            return None;
+        }
+    };
+    let info = match fc::layout_for(&header) {
+        Ok(i) => i,
+        Err(e) => {
+            let off = if header.era == Era::Bitcode { 10 } else { 16 };
+            out.push(Finding::error("version", e.to_string()).at(off));
+            if let Err(e) = envelope::check_crc(bytes) {
+                out.push(envelope_finding(&e));
+            }
+            return None;
+        }
+    };
+    if let Err(e) = envelope::check_crc(bytes) {
+        out.push(envelope_finding(&e));
+    }
+    if header.era == Era::Bitcode && bytes.len() as u64 > envelope::SIZE_LIMIT_BITCODE {
+        out.push(Finding::error(
+            "size",
+            format!(
+                "{} bytes, over the {}-byte cap of {} readers",
+                bytes.len(),
+                envelope::SIZE_LIMIT_BITCODE,
+                info.releases.join(", ")
+            ),
+        ));
+    }
+    let file = match fc::read_with(bytes, fc::ReadOptions { check_crc: false }) {
+        Ok(f) => f,
+        Err(e) => {
+            out.push(decode_finding(&e));
+            return None;
+        }
+    };
+    if file.trailing > 0 {
+        let at = bytes.len() - envelope::CRC_LEN - file.trailing;
+        out.push(
+            Finding::error(
+                "trailing",
+                format!(
+                    "{} bytes follow the state before the CRC trailer (expected none; Firecracker ignores them)",
+                    file.trailing
+                ),
+            )
+            .at(at as u64),
+        );
+    } else {
+        match fc::write(&file) {
+            Ok(again) if again == bytes => {}
+            Ok(_) => out.push(Finding::error(
+                "canonical",
+                "re-encoding the decoded state does not reproduce the file: some value is stored in a \
+                 non-canonical form",
+            )),
+            Err(e) => out.push(Finding::error("canonical", format!("re-encoding failed: {e}"))),
+        }
+    }
+    for f in checks::layout_checks(&file.state) {
+        out.push(Finding::error("layout", f.message).path(f.path));
+    }
+    Some(file.to_model())
+}
+
+fn decode_finding(e: &ReadError) -> Finding {
+    match e {
+        ReadError::Envelope(e) => envelope_finding(e),
+        ReadError::Versionize(_) => Finding::error("era", e.to_string()).at(0),
+        ReadError::UnsupportedVersion { offset, .. } => {
+            Finding::error("version", e.to_string()).at(*offset as u64)
+        }
+        _ => Finding::error("decode", e.to_string()),
+    }
+}
+
+fn is_pow2(v: u16) -> bool {
+    v != 0 && v & (v - 1) == 0
+}
+
+/// Checks any snapshot through the model: memory geometry, vCPU count, virtqueues.
+pub fn model_checks(m: &Snapshot) -> Vec<Finding> {
+    let mut out = Vec::new();
+    memory_checks(m, &mut out);
+    let n = m.vcpus.len();
+    if !(1..=32).contains(&n) {
+        out.push(Finding::error("vcpus", format!("{n} vCPUs; expected 1 to 32")).path("vcpus"));
+    }
+    for (i, v) in m.vcpus.iter().enumerate() {
+        let ok = matches!(
+            (v, m.arch()),
+            (Vcpu::X86_64(_), Arch::X86_64) | (Vcpu::Aarch64(_), Arch::Aarch64)
+        );
+        if !ok {
+            out.push(
+                Finding::error("vcpus", format!("vCPU state is not {}", m.arch().name()))
+                    .path(format!("vcpus[{i}]")),
+            );
+        }
+    }
+    for d in &m.devices {
+        virtio_checks(d, &mut out);
+    }
+    out
+}
+
+fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
+    let regions = &m.memory.regions;
+    if regions.is_empty() {
+        out.push(Finding::error("memory", "no memory regions; expected at least one").path("memory.regions"));
+        return;
+    }
+    if !regions.iter().any(|r| r.kind == RegionKind::Dram) {
+        out.push(Finding::error("memory", "no DRAM region; expected at least one").path("memory.regions"));
+    }
+    let page = m.memory.page_size.max(1);
+    for (i, r) in regions.iter().enumerate() {
+        let p = format!("memory.regions[{i}]");
+        if r.size == 0 {
+            out.push(Finding::error("memory", "region of size 0").path(&p));
+        }
+        if r.guest_addr % page != 0 || r.size % page != 0 {
+            out.push(
+                Finding::error(
+                    "memory",
+                    format!(
+                        "region 0x{:x}+0x{:x} is not aligned to the {page}-byte page",
+                        r.guest_addr, r.size
+                    ),
+                )
+                .path(&p),
+            );
+        }
+        if r.guest_addr.checked_add(r.size).is_none() {
+            out.push(Finding::error("memory", "region runs past the end of the address space").path(&p));
+        }
+        if r.kind == RegionKind::Dram && !r.plugged.is_empty() && r.plugged != [true] {
+            out.push(
+                Finding::error(
+                    "memory",
+                    format!("DRAM region has plug slots {:?}; expected exactly one, plugged", r.plugged),
+                )
+                .path(format!("{p}.plugged")),
+            );
+        }
+        for (j, o) in regions.iter().enumerate().skip(i + 1) {
+            let overlap = r.guest_addr < o.guest_addr.saturating_add(o.size)
+                && o.guest_addr < r.guest_addr.saturating_add(r.size);
+            if overlap {
+                out.push(Finding::error("memory", format!("overlaps region {j}")).path(&p));
+            }
+        }
+    }
+    if let Some(mib) = m.vm.mem_size_mib {
+        let dram: u64 = regions
+            .iter()
+            .filter(|r| r.kind == RegionKind::Dram)
+            .fold(0u64, |a, r| a.saturating_add(r.size));
+        if dram != mib.saturating_mul(1 << 20) {
+            out.push(
+                Finding::error(
+                    "memory",
+                    format!("mem_size_mib = {mib} ({} bytes), but DRAM regions total {dram} bytes", mib << 20),
+                )
+                .path("vm.mem_size_mib"),
+            );
+        }
+    }
+}
+
+fn virtio_checks(d: &Device, out: &mut Vec<Finding>) {
+    let Some(v) = &d.virtio else { return };
+    for (i, q) in v.queues.iter().enumerate() {
+        if !q.ready {
+            continue;
+        }
+        let p = format!("devices[{}].virtio.queues[{i}]", d.id);
+        if !is_pow2(q.size) || q.size > q.max_size {
+            out.push(
+                Finding::error(
+                    "virtqueue",
+                    format!("size {} is not a power of two ≤ max_size {}", q.size, q.max_size),
+                )
+                .path(&p),
+            );
+        }
+        for (name, addr, align) in [
+            ("desc_table", q.desc_table, 16),
+            ("avail_ring", q.avail_ring, 2),
+            ("used_ring", q.used_ring, 4),
+        ] {
+            if addr % align != 0 {
+                out.push(
+                    Finding::error("virtqueue", format!("{name} 0x{addr:x} is not {align}-byte aligned"))
+                        .path(format!("{p}.{name}")),
+                );
+            }
+        }
+    }
+}
+
+/// Checks the memory file against the regions.
+pub fn memory_file_checks(m: &Snapshot, mem: &MemFile) -> Vec<Finding> {
+    let want = m.memory.total_size();
+    if mem.size == want {
+        return Vec::new();
+    }
+    let rel = if mem.size < want {
+        "too short: restore would refuse it"
+    } else {
+        "longer than the regions"
+    };
+    vec![
+        Finding::error(
+            "memory-file",
+            format!(
+                "{} is {} bytes; the regions need {want} ({rel})",
+                mem.path, mem.size
+            ),
+        )
+        .path("memory.regions"),
+    ]
+}

@@ -326,7 +326,17 @@ impl<'de> de::Deserializer<'de> for &mut Deserializer<'de> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        self.deserialize_tuple(fields.len(), visitor)
+        // Fields are positional on the wire; handing them to the visitor as a map keyed by
+        // their names lets wrappers such as serde_path_to_error report field paths by name.
+        let start = self.pos;
+        at(
+            visitor.visit_map(Fields {
+                de: self,
+                fields,
+                next: 0,
+            }),
+            start,
+        )
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -449,5 +459,34 @@ impl<'de> de::VariantAccess<'de> for Enum<'_, 'de> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         self.tuple_variant(fields.len(), visitor)
+    }
+}
+
+/// A struct's fields, in wire order, presented as a map keyed by field name.
+struct Fields<'a, 'de> {
+    de: &'a mut Deserializer<'de>,
+    fields: &'static [&'static str],
+    next: usize,
+}
+
+impl<'de> de::MapAccess<'de> for Fields<'_, 'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+        let Some(name) = self.fields.get(self.next) else {
+            return Ok(None);
+        };
+        self.next += 1;
+        let key: de::value::StrDeserializer<'_, Error> = name.into_deserializer();
+        seed.deserialize(key).map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        let start = self.de.pos;
+        at(seed.deserialize(&mut *self.de), start)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.fields.len() - self.next)
     }
 }

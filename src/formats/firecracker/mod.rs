@@ -9,6 +9,7 @@
 //! file = envelope header | MicrovmState (layout-specific encoding) | crc64 (u64 LE)
 //! ```
 
+pub mod checks;
 mod convert_common;
 pub mod v10;
 pub mod v6;

@@ -1,0 +1,117 @@
+//! Structural checks on a decoded state that the model cannot see: FAM header counts, KVM blob
+//! sizes, register-list sizes. Firecracker's own loader applies some of these (FAM counts,
+//! register sizes); the others catch files whose blobs KVM would silently pad or cut.
+
+use super::State;
+use super::wire::{Blob, FamBlob};
+use crate::kvm_abi as k;
+use crate::model::Aarch64Reg;
+
+/// A structural problem at a field path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayoutFinding {
+    /// Field path, e.g. `vcpu_states[0].cpuid`.
+    pub path: String,
+    /// What is wrong, expected vs found.
+    pub message: String,
+}
+
+struct Out(Vec<LayoutFinding>);
+
+impl Out {
+    fn blob(&mut self, path: String, b: &Blob, size: usize) {
+        if b.0.len() != size {
+            self.0.push(LayoutFinding {
+                path,
+                message: format!("KVM structure of {} bytes, expected {size}", b.0.len()),
+            });
+        }
+    }
+
+    fn fam(&mut self, path: String, f: &FamBlob, entry: usize, what: &str) {
+        self.blob(format!("{path}.header"), &f.0, 8);
+        let count = k::fam_count(&f.0.0);
+        if count as usize != f.1.len() {
+            self.0.push(LayoutFinding {
+                path: format!("{path}.header.{what}"),
+                message: format!("{what} = {count}, but {} entries follow", f.1.len()),
+            });
+        }
+        for (i, e) in f.1.iter().enumerate() {
+            self.blob(format!("{path}.entries[{i}]"), e, entry);
+        }
+    }
+
+    fn arm_regs(&mut self, path: String, ids: &[u64], data: &[u8]) {
+        let total = ids
+            .iter()
+            .fold(0u64, |a, &id| a.saturating_add(Aarch64Reg::declared_size(id)));
+        if total != data.len() as u64 {
+            self.0.push(LayoutFinding {
+                path,
+                message: format!(
+                    "register sizes add up to {total} bytes, but the data holds {}",
+                    data.len()
+                ),
+            });
+        }
+    }
+}
+
+macro_rules! x86_checks {
+    ($s:expr, $out:expr) => {{
+        let v = &$s.vm_state;
+        $out.blob("vm_state.pitstate".into(), &v.pitstate, k::PIT2_SIZE);
+        $out.blob("vm_state.clock".into(), &v.clock, k::CLOCK_SIZE);
+        $out.blob("vm_state.pic_master".into(), &v.pic_master, k::IRQCHIP_SIZE);
+        $out.blob("vm_state.pic_slave".into(), &v.pic_slave, k::IRQCHIP_SIZE);
+        $out.blob("vm_state.ioapic".into(), &v.ioapic, k::IRQCHIP_SIZE);
+        for (i, c) in $s.vcpu_states.iter().enumerate() {
+            let p = |f: &str| format!("vcpu_states[{i}].{f}");
+            $out.fam(p("cpuid"), &c.cpuid, k::CPUID_ENTRY_SIZE, "nent");
+            for (j, m) in c.saved_msrs.iter().enumerate() {
+                $out.fam(p(&format!("saved_msrs[{j}]")), m, k::MSR_ENTRY_SIZE, "nmsrs");
+            }
+            $out.blob(p("debug_regs"), &c.debug_regs, k::DEBUGREGS_SIZE);
+            $out.blob(p("lapic"), &c.lapic, k::LAPIC_SIZE);
+            $out.blob(p("mp_state"), &c.mp_state, k::MP_STATE_SIZE);
+            $out.blob(p("regs"), &c.regs, k::REGS_SIZE);
+            $out.blob(p("sregs"), &c.sregs, k::SREGS_SIZE);
+            $out.blob(p("vcpu_events"), &c.vcpu_events, k::VCPU_EVENTS_SIZE);
+            $out.blob(p("xcrs"), &c.xcrs, k::XCRS_SIZE);
+            $out.blob(p("xsave.header"), &c.xsave.0, k::XSAVE2_HDR_SIZE);
+        }
+    }};
+}
+
+macro_rules! arm_checks {
+    ($s:expr, $out:expr) => {{
+        for (i, c) in $s.vcpu_states.iter().enumerate() {
+            $out.arm_regs(format!("vcpu_states[{i}].regs"), &c.regs.0, &c.regs.1);
+            $out.blob(format!("vcpu_states[{i}].kvi"), &c.kvi, k::VCPU_INIT_SIZE);
+            $out.blob(format!("vcpu_states[{i}].mp_state"), &c.mp_state, k::MP_STATE_SIZE);
+        }
+        let gic = $s.vm_state.gic.gic_vcpu_states.len();
+        if gic != $s.vcpu_states.len() {
+            $out.0.push(LayoutFinding {
+                path: "vm_state.gic.gic_vcpu_states".into(),
+                message: format!(
+                    "GIC state for {gic} vCPUs, but the file has {} vCPUs",
+                    $s.vcpu_states.len()
+                ),
+            });
+        }
+    }};
+}
+
+/// Every structural problem in `state`.
+pub fn layout_checks(state: &State) -> Vec<LayoutFinding> {
+    let mut out = Out(Vec::new());
+    match state {
+        State::V6X86(s) => x86_checks!(s, out),
+        State::V10X86(s) => x86_checks!(s, out),
+        State::V6Aarch64(s) => arm_checks!(s, out),
+        State::V10Aarch64(s) => arm_checks!(s, out),
+    }
+    out.0
+}
