@@ -120,7 +120,11 @@ pub fn render_text(r: &InspectReport) -> String {
         Some(false) => "MISMATCH",
         None => "not checked",
     };
-    let _ = writeln!(o, "file:      {} ({} bytes, crc64 {} {crc})", f.path, f.size, f.crc64);
+    let _ = writeln!(
+        o,
+        "file:      {} ({} bytes, crc64 {} {crc})",
+        f.path, f.size, f.crc64
+    );
     let _ = writeln!(
         o,
         "format:    {} {} ({} era, layout {}, read and written by Firecracker {})",
@@ -172,8 +176,14 @@ fn render_vm(o: &mut String, vm: &VmInfo) {
             o,
             "boot:      kernel {}{}{}",
             b.kernel_image_path,
-            b.initrd_path.as_ref().map(|p| format!(", initrd {p}")).unwrap_or_default(),
-            b.boot_args.as_ref().map(|a| format!(", args {a:?}")).unwrap_or_default()
+            b.initrd_path
+                .as_ref()
+                .map(|p| format!(", initrd {p}"))
+                .unwrap_or_default(),
+            b.boot_args
+                .as_ref()
+                .map(|a| format!(", args {a:?}"))
+                .unwrap_or_default()
         );
     }
     if !vm.kvm_cap_modifiers.is_empty() {
@@ -241,8 +251,12 @@ fn render_vcpu(o: &mut String, i: usize, v: &Vcpu) {
             let _ = writeln!(
                 o,
                 "           mp_state={} tsc_khz={} msrs={} cpuid={} xsave={}",
-                v.mp_state.map(|m| m.to_string()).unwrap_or_else(|| "-".into()),
-                v.tsc_khz.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                v.mp_state
+                    .map(|m| m.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                v.tsc_khz
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 v.msrs.len(),
                 v.cpuid.len(),
                 v.xsave
@@ -268,7 +282,9 @@ fn render_vcpu(o: &mut String, i: usize, v: &Vcpu) {
                 reg(core(32)),
                 reg(core(31)),
                 reg(core(33)),
-                v.mpidr.map(|m| format!("{m:#x}")).unwrap_or_else(|| "-".into()),
+                v.mpidr
+                    .map(|m| format!("{m:#x}"))
+                    .unwrap_or_else(|| "-".into()),
                 v.regs.len()
             );
         }
@@ -298,7 +314,14 @@ fn render_platform(o: &mut String, p: &Platform) {
             let gic = p
                 .gic
                 .as_ref()
-                .map(|g| format!("gic: {} dist groups, {} vcpus{}", g.dist.len(), g.vcpus.len(), if g.its.is_some() { ", its" } else { "" }))
+                .map(|g| {
+                    format!(
+                        "gic: {} dist groups, {} vcpus{}",
+                        g.dist.len(),
+                        g.vcpus.len(),
+                        if g.its.is_some() { ", its" } else { "" }
+                    )
+                })
                 .unwrap_or_else(|| "no gic state".into());
             let _ = writeln!(o, "platform:  {gic}");
         }
@@ -335,7 +358,16 @@ fn render_device(o: &mut String, d: &Device) {
         extra.push(format!("{k}={v}"));
     }
     if let Some(u) = &d.uart {
-        extra.push(format!("lcr {:#x} lsr {:#x} ier {:#x}", u.line_control, u.line_status, u.interrupt_enable));
+        extra.push(format!(
+            "lcr {:#x} lsr {:#x} ier {:#x}",
+            u.line_control, u.line_status, u.interrupt_enable
+        ));
     }
-    let _ = writeln!(o, "  {:<10} {:<12} {t}  {}", d.kind.name(), d.id, extra.join(", "));
+    let _ = writeln!(
+        o,
+        "  {:<10} {:<12} {t}  {}",
+        d.kind.name(),
+        d.id,
+        extra.join(", ")
+    );
 }

@@ -677,7 +677,10 @@ mod tests {
         s.efer = 0xd01;
         let b = sregs_to(&s);
         assert_eq!(b.len(), SREGS_SIZE);
-        assert_eq!(u64::from_le_bytes(b[240..248].try_into().unwrap()), 0x10_3000); // cr3
+        assert_eq!(
+            u64::from_le_bytes(b[240..248].try_into().unwrap()),
+            0x10_3000
+        ); // cr3
         assert_eq!(u64::from_le_bytes(b[264..272].try_into().unwrap()), 0xd01); // efer
         assert_eq!(sregs_from(&b), s);
     }

@@ -86,8 +86,13 @@ fn run_inspect(vmstate: &Path, mem: Option<&Path>, json: bool, no_crc: bool) -> 
         Some(p) => Some((p.display().to_string(), mem_size(p)?)),
         None => None,
     };
-    let report = inspect::inspect(&name, &bytes, !no_crc, mem.as_ref().map(|(p, s)| (p.as_str(), *s)))
-        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let report = inspect::inspect(
+        &name,
+        &bytes,
+        !no_crc,
+        mem.as_ref().map(|(p, s)| (p.as_str(), *s)),
+    )
+    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     if json {
         print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
     } else {
@@ -116,11 +121,18 @@ fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
         }
         match report.findings.len() {
             0 => s.push_str(&format!("{name}: ok\n")),
-            n => s.push_str(&format!("{name}: {n} finding{}\n", if n == 1 { "" } else { "s" })),
+            n => s.push_str(&format!(
+                "{name}: {n} finding{}\n",
+                if n == 1 { "" } else { "s" }
+            )),
         }
         print(&s)?;
     }
-    Ok(if report.clean { code::OK } else { code::FINDINGS })
+    Ok(if report.clean {
+        code::OK
+    } else {
+        code::FINDINGS
+    })
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -135,7 +147,11 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { code::FAILED } else { code::OK });
+            return ExitCode::from(if e.use_stderr() {
+                code::FAILED
+            } else {
+                code::OK
+            });
         }
     };
     let result = match &cli.command {

@@ -46,6 +46,13 @@ impl Finding {
         }
     }
 
+    fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::error(code, message)
+        }
+    }
+
     fn at(mut self, offset: u64) -> Self {
         self.offset = Some(offset);
         self
@@ -63,14 +70,22 @@ impl std::fmt::Display for Finding {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{level} {}", self.code)?;
-        if let Some(o) = self.offset {
-            write!(f, " at offset 0x{o:x}")?;
+        write!(f, "{level}[{}]: {}", self.code, self.message)?;
+        // Envelope and decode messages already name their offset and field; others get them here.
+        if let Some(p) = self
+            .path
+            .as_ref()
+            .filter(|p| !self.message.contains(p.as_str()))
+        {
+            write!(f, " (field `{p}`)")?;
         }
-        if let Some(p) = &self.path {
-            write!(f, " in `{p}`")?;
+        if let Some(o) = self
+            .offset
+            .filter(|o| !self.message.contains(&format!("0x{o:x}")))
+        {
+            write!(f, " (offset 0x{o:x})")?;
         }
-        write!(f, ": {}", self.message)
+        Ok(())
     }
 }
 
@@ -169,7 +184,7 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
     if file.trailing > 0 {
         let at = bytes.len() - envelope::CRC_LEN - file.trailing;
         out.push(
-            Finding::error(
+            Finding::warning(
                 "trailing",
                 format!(
                     "{} bytes follow the state before the CRC trailer (expected none; Firecracker ignores them)",
@@ -179,8 +194,9 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
             .at(at as u64),
         );
     } else {
+        let body = &bytes[..bytes.len() - envelope::CRC_LEN];
         match fc::write(&file) {
-            Ok(again) if again == bytes => {}
+            Ok(again) if again.get(..body.len()) == Some(body) && again.len() == bytes.len() => {}
             Ok(_) => out.push(Finding::error(
                 "canonical",
                 "re-encoding the decoded state does not reproduce the file: some value is stored in a \
@@ -239,11 +255,17 @@ pub fn model_checks(m: &Snapshot) -> Vec<Finding> {
 fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
     let regions = &m.memory.regions;
     if regions.is_empty() {
-        out.push(Finding::error("memory", "no memory regions; expected at least one").path("memory.regions"));
+        out.push(
+            Finding::error("memory", "no memory regions; expected at least one")
+                .path("memory.regions"),
+        );
         return;
     }
     if !regions.iter().any(|r| r.kind == RegionKind::Dram) {
-        out.push(Finding::error("memory", "no DRAM region; expected at least one").path("memory.regions"));
+        out.push(
+            Finding::error("memory", "no DRAM region; expected at least one")
+                .path("memory.regions"),
+        );
     }
     let page = m.memory.page_size.max(1);
     for (i, r) in regions.iter().enumerate() {
@@ -264,13 +286,18 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
             );
         }
         if r.guest_addr.checked_add(r.size).is_none() {
-            out.push(Finding::error("memory", "region runs past the end of the address space").path(&p));
+            out.push(
+                Finding::error("memory", "region runs past the end of the address space").path(&p),
+            );
         }
         if r.kind == RegionKind::Dram && !r.plugged.is_empty() && r.plugged != [true] {
             out.push(
                 Finding::error(
                     "memory",
-                    format!("DRAM region has plug slots {:?}; expected exactly one, plugged", r.plugged),
+                    format!(
+                        "DRAM region has plug slots {:?}; expected exactly one, plugged",
+                        r.plugged
+                    ),
                 )
                 .path(format!("{p}.plugged")),
             );
@@ -292,7 +319,10 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
             out.push(
                 Finding::error(
                     "memory",
-                    format!("mem_size_mib = {mib} ({} bytes), but DRAM regions total {dram} bytes", mib << 20),
+                    format!(
+                        "mem_size_mib = {mib} ({} bytes), but DRAM regions total {dram} bytes",
+                        mib << 20
+                    ),
                 )
                 .path("vm.mem_size_mib"),
             );
@@ -311,7 +341,10 @@ fn virtio_checks(d: &Device, out: &mut Vec<Finding>) {
             out.push(
                 Finding::error(
                     "virtqueue",
-                    format!("size {} is not a power of two ≤ max_size {}", q.size, q.max_size),
+                    format!(
+                        "size {} is not a power of two ≤ max_size {}",
+                        q.size, q.max_size
+                    ),
                 )
                 .path(&p),
             );
@@ -323,8 +356,11 @@ fn virtio_checks(d: &Device, out: &mut Vec<Finding>) {
         ] {
             if addr % align != 0 {
                 out.push(
-                    Finding::error("virtqueue", format!("{name} 0x{addr:x} is not {align}-byte aligned"))
-                        .path(format!("{p}.{name}")),
+                    Finding::error(
+                        "virtqueue",
+                        format!("{name} 0x{addr:x} is not {align}-byte aligned"),
+                    )
+                    .path(format!("{p}.{name}")),
                 );
             }
         }

@@ -220,10 +220,7 @@ fn u64_at(b: &[u8], off: usize) -> Option<u64> {
 
 /// Reads the version string at `off`, `len` bytes long, from `body`.
 fn version_at(body: &[u8], off: usize, len: usize) -> Result<Version, EnvelopeError> {
-    let bad = |found: String| EnvelopeError::BadVersion {
-        offset: off,
-        found,
-    };
+    let bad = |found: String| EnvelopeError::BadVersion { offset: off, found };
     if len > MAX_VERSION_LEN {
         return Err(bad(format!("a length of {len} bytes")));
     }

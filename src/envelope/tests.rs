@@ -129,7 +129,16 @@ fn version_policy() {
 #[test]
 fn version_parse_strict() {
     assert_eq!(Version::parse("10.0.0"), Some(Version::new(10, 0, 0)));
-    for bad in ["", "1", "1.2", "1.2.3.4", "v1.2.3", "1.2.3-rc1", "1..3", "+1.2.3"] {
+    for bad in [
+        "",
+        "1",
+        "1.2",
+        "1.2.3.4",
+        "v1.2.3",
+        "1.2.3-rc1",
+        "1..3",
+        "+1.2.3",
+    ] {
         assert_eq!(Version::parse(bad), None, "{bad}");
     }
 }

@@ -41,6 +41,16 @@ impl<'de> Deserializer<'de> {
         Self { input, pos: 0 }
     }
 
+    /// Creates a deserializer over `input` that starts reading at `offset`, so that every
+    /// offset it reports is an offset into `input` (e.g. a whole file whose payload follows a
+    /// header).
+    pub fn starting_at(input: &'de [u8], offset: usize) -> Self {
+        Self {
+            input,
+            pos: offset.min(input.len()),
+        }
+    }
+
     /// Returns the number of bytes consumed so far.
     pub fn offset(&self) -> usize {
         self.pos
@@ -472,7 +482,10 @@ struct Fields<'a, 'de> {
 impl<'de> de::MapAccess<'de> for Fields<'_, 'de> {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let Some(name) = self.fields.get(self.next) else {
             return Ok(None);
         };

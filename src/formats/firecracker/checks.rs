@@ -43,9 +43,9 @@ impl Out {
     }
 
     fn arm_regs(&mut self, path: String, ids: &[u64], data: &[u8]) {
-        let total = ids
-            .iter()
-            .fold(0u64, |a, &id| a.saturating_add(Aarch64Reg::declared_size(id)));
+        let total = ids.iter().fold(0u64, |a, &id| {
+            a.saturating_add(Aarch64Reg::declared_size(id))
+        });
         if total != data.len() as u64 {
             self.0.push(LayoutFinding {
                 path,
@@ -70,7 +70,12 @@ macro_rules! x86_checks {
             let p = |f: &str| format!("vcpu_states[{i}].{f}");
             $out.fam(p("cpuid"), &c.cpuid, k::CPUID_ENTRY_SIZE, "nent");
             for (j, m) in c.saved_msrs.iter().enumerate() {
-                $out.fam(p(&format!("saved_msrs[{j}]")), m, k::MSR_ENTRY_SIZE, "nmsrs");
+                $out.fam(
+                    p(&format!("saved_msrs[{j}]")),
+                    m,
+                    k::MSR_ENTRY_SIZE,
+                    "nmsrs",
+                );
             }
             $out.blob(p("debug_regs"), &c.debug_regs, k::DEBUGREGS_SIZE);
             $out.blob(p("lapic"), &c.lapic, k::LAPIC_SIZE);
@@ -89,7 +94,11 @@ macro_rules! arm_checks {
         for (i, c) in $s.vcpu_states.iter().enumerate() {
             $out.arm_regs(format!("vcpu_states[{i}].regs"), &c.regs.0, &c.regs.1);
             $out.blob(format!("vcpu_states[{i}].kvi"), &c.kvi, k::VCPU_INIT_SIZE);
-            $out.blob(format!("vcpu_states[{i}].mp_state"), &c.mp_state, k::MP_STATE_SIZE);
+            $out.blob(
+                format!("vcpu_states[{i}].mp_state"),
+                &c.mp_state,
+                k::MP_STATE_SIZE,
+            );
         }
         let gic = $s.vm_state.gic.gic_vcpu_states.len();
         if gic != $s.vcpu_states.len() {

@@ -49,7 +49,12 @@ pub(crate) fn x86_vcpu_to_model(b: &X86VcpuBlobs) -> X86Vcpu {
             .flat_map(|c| c.1.iter().map(|e| k::msr_from(&e.0)))
             .collect(),
         msr_chunks: b.saved_msrs.iter().map(|c| c.1.len() as u32).collect(),
-        cpuid: b.cpuid.1.iter().map(|e| k::cpuid_entry_from(&e.0)).collect(),
+        cpuid: b
+            .cpuid
+            .1
+            .iter()
+            .map(|e| k::cpuid_entry_from(&e.0))
+            .collect(),
         events: Some(k::events_from(&b.vcpu_events.0)),
         tsc_khz: b.tsc_khz,
     }
@@ -170,7 +175,10 @@ pub(crate) fn arm_regs_to_model(ids: &[u64], data: &[u8]) -> Option<Vec<Aarch64R
 /// Model registers → aarch64 register list.
 pub(crate) fn arm_regs_from_model(regs: &[Aarch64Reg]) -> (Vec<u64>, Vec<u8>) {
     let ids = regs.iter().map(|r| r.id).collect();
-    let data = regs.iter().flat_map(|r| r.value.0.iter().copied()).collect();
+    let data = regs
+        .iter()
+        .flat_map(|r| r.value.0.iter().copied())
+        .collect();
     (ids, data)
 }
 
@@ -237,9 +245,7 @@ fn kind_of_list(list: &str) -> DeviceKind {
 /// Finds the first value under `key` anywhere in `v` (depth-first).
 fn find<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     match v {
-        Value::Object(m) => m
-            .get(key)
-            .or_else(|| m.values().find_map(|x| find(x, key))),
+        Value::Object(m) => m.get(key).or_else(|| m.values().find_map(|x| find(x, key))),
         Value::Array(a) => a.iter().find_map(|x| find(x, key)),
         _ => None,
     }
@@ -269,7 +275,10 @@ fn virtio_to_model(dev: &Value) -> Option<VirtioState> {
         device_type,
         avail_features: u64_of(vs.get("avail_features")).unwrap_or(0),
         acked_features: u64_of(vs.get("acked_features")).unwrap_or(0),
-        activated: vs.get("activated").and_then(Value::as_bool).unwrap_or(false),
+        activated: vs
+            .get("activated")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
         queues,
         interrupt_status: u64_of(vs.get("interrupt_status"))
             .or_else(|| u64_of(ts.and_then(|t| t.get("interrupt_status"))))
@@ -306,13 +315,22 @@ fn device_to_model(list: &str, transport: &str, layout: &str, dev: &Value) -> De
             Some("Serial") => (DeviceKind::Serial, "serial".into()),
             Some("Rtc") => (DeviceKind::Rtc, "rtc".into()),
             Some("BootTimer") => (DeviceKind::BootTimer, "boot_timer".into()),
-            _ => (DeviceKind::Other(format!("legacy {t}")), format!("legacy {t}")),
+            _ => (
+                DeviceKind::Other(format!("legacy {t}")),
+                format!("legacy {t}"),
+            ),
         };
     }
     let mut d = Device::new(id, kind);
     d.transport = transport_to_model(dev, transport);
     d.virtio = virtio_to_model(dev);
-    for key in ["disk_path", "tap_if_name", "uds_path", "socket_path", "path_on_host"] {
+    for key in [
+        "disk_path",
+        "tap_if_name",
+        "uds_path",
+        "socket_path",
+        "path_on_host",
+    ] {
         if let Some(s) = find(dev, key).and_then(Value::as_str) {
             d.host.insert(key.to_string(), s.to_string());
         }

@@ -295,12 +295,11 @@ fn decode_arch(
     header: &Header,
     body: &[u8],
 ) -> Result<(State, String, usize), String> {
-    let payload = body.get(header.payload_offset..).unwrap_or_default();
     let version_text = header.version_text();
     match (info.layout, arch) {
-        (Layout::V6_0_0, Arch::X86_64) => bincode_state(payload, header.payload_offset)
+        (Layout::V6_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
-        (Layout::V6_0_0, Arch::Aarch64) => bincode_state(payload, header.payload_offset)
+        (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6Aarch64(Box::new(s)), version_text, t)),
         (Layout::V10_0_0, Arch::X86_64) => {
             bitcode_state(body).map(|(s, v)| (State::V10X86(Box::new(s)), v, 0))
@@ -311,26 +310,17 @@ fn decode_arch(
     }
 }
 
-/// Decodes a bincode-era state at `base` (its offset in the file); returns it and the number
-/// of trailing bytes.
-fn bincode_state<T: DeserializeOwned>(payload: &[u8], base: usize) -> Result<(T, usize), String> {
-    let mut de = bc::Deserializer::new(payload);
+/// Decodes a bincode-era state starting at `start` in `body`; returns it and the number of
+/// trailing bytes. Error offsets are file offsets.
+fn bincode_state<T: DeserializeOwned>(body: &[u8], start: usize) -> Result<(T, usize), String> {
+    let mut de = bc::Deserializer::starting_at(body, start);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => Ok((v, de.remaining())),
         Err(e) => {
             let path = e.path().to_string();
-            let inner = e.into_inner();
-            let off = inner.offset().unwrap_or(de.offset()) + base;
-            Err(format!(
-                "at offset 0x{off:x}, field `{path}`: {}",
-                strip_offset(&inner.to_string())
-            ))
+            Err(format!("field `{path}`: {}", e.into_inner()))
         }
     }
-}
-
-fn strip_offset(msg: &str) -> String {
-    msg.to_string()
 }
 
 /// Decodes a bitcode-era body (header and state in one value).
@@ -384,7 +374,11 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
         data: &'a T,
     }
     // bitcode's serde encoder is infallible for these types (no maps with unknown length).
-    bitcode::serialize(&Ref { header: hdr, data: s }).unwrap_or_default()
+    bitcode::serialize(&Ref {
+        header: hdr,
+        data: s,
+    })
+    .unwrap_or_default()
 }
 
 /// Builds a file of `layout` from the model (header magic from its arch).

@@ -15,7 +15,11 @@ const KEY_ALLOC: &str = "firecracker/resource_allocator";
 const KEY_CAPS: &str = "firecracker/kvm_state";
 const KEY_PCI: &str = "firecracker/pci_enabled";
 
-fn vm_info(tpl: String, i: (&u64, &bool, &BootSourceConfig, &HugePageConfig), caps: &KvmState) -> VmInfo {
+fn vm_info(
+    tpl: String,
+    i: (&u64, &bool, &BootSourceConfig, &HugePageConfig),
+    caps: &KvmState,
+) -> VmInfo {
     let (mem, smt, boot, hp) = i;
     VmInfo {
         mem_size_mib: Some(*mem),
@@ -38,7 +42,13 @@ fn vm_info(tpl: String, i: (&u64, &bool, &BootSourceConfig, &HugePageConfig), ca
     }
 }
 
-fn base(arch: Arch, vm: VmInfo, mem: &GuestMemoryState, caps: &KvmState, alloc: &ResourceAllocator) -> Snapshot {
+fn base(
+    arch: Arch,
+    vm: VmInfo,
+    mem: &GuestMemoryState,
+    caps: &KvmState,
+    alloc: &ResourceAllocator,
+) -> Snapshot {
     let mut s = Snapshot {
         provenance: cc::provenance(Layout::V10_0_0.info(), arch),
         vm,
@@ -57,7 +67,8 @@ fn base(arch: Arch, vm: VmInfo, mem: &GuestMemoryState, caps: &KvmState, alloc: 
     if cc::caps_to_model(&caps.kvm_cap_modifiers).is_none() {
         s.extensions.insert(KEY_CAPS.into(), cc::ext(LAYOUT, caps));
     }
-    s.extensions.insert(KEY_ALLOC.into(), cc::ext(LAYOUT, alloc));
+    s.extensions
+        .insert(KEY_ALLOC.into(), cc::ext(LAYOUT, alloc));
     s
 }
 
@@ -78,12 +89,21 @@ fn devices_to_model(m: &mut Snapshot, mmio: Value, d: DevParts<'_>, arch: Arch) 
     }
     let g = &d.acpi.vmgenid;
     let mut gen_id = Device::new("vmgenid", DeviceKind::VmGenId);
-    gen_id.transport = Some(Transport::Address { addr: g.addr, irq: Some(g.gsi) });
-    gen_id.vmgenid = Some(VmGenId { gsi: g.gsi, addr: g.addr });
+    gen_id.transport = Some(Transport::Address {
+        addr: g.addr,
+        irq: Some(g.gsi),
+    });
+    gen_id.vmgenid = Some(VmGenId {
+        gsi: g.gsi,
+        addr: g.addr,
+    });
     m.devices.push(gen_id);
     let c = &d.acpi.vmclock;
     let mut clock = Device::new("vmclock", DeviceKind::VmClock);
-    clock.transport = Some(Transport::Address { addr: c.guest_address, irq: Some(c.gsi) });
+    clock.transport = Some(Transport::Address {
+        addr: c.guest_address,
+        irq: Some(c.gsi),
+    });
     clock.raw = Some(cc::ext(LAYOUT, c));
     m.devices.push(clock);
     if let Some(s) = d.serial {
@@ -104,7 +124,10 @@ fn devices_to_model(m: &mut Snapshot, mmio: Value, d: DevParts<'_>, arch: Arch) 
             None => {
                 let mut dev = Device::new("serial", DeviceKind::Serial);
                 if arch == Arch::X86_64 {
-                    dev.transport = Some(Transport::Port { base: 0x3f8, irq: Some(4) });
+                    dev.transport = Some(Transport::Port {
+                        base: 0x3f8,
+                        irq: Some(4),
+                    });
                 }
                 dev.uart = Some(uart);
                 m.devices.push(dev);
@@ -120,10 +143,26 @@ fn cpu_template_name<T: std::fmt::Debug>(t: &T) -> String {
 /// 10.0.0 x86_64 → model.
 pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
     let i = &s.vm_info;
-    let vm = vm_info(cpu_template_name(&i.cpu_template), (&i.mem_size_mib, &i.smt, &i.boot_source, &i.huge_pages), &s.kvm_state);
+    let vm = vm_info(
+        cpu_template_name(&i.cpu_template),
+        (&i.mem_size_mib, &i.smt, &i.boot_source, &i.huge_pages),
+        &s.kvm_state,
+    );
     let v = &s.vm_state;
-    let mut m = base(Arch::X86_64, vm, &v.memory, &s.kvm_state, &v.resource_allocator);
-    m.platform = Platform::X86_64(Box::new(cc::x86_platform_to_model(&v.pitstate, &v.clock, &v.pic_master, &v.pic_slave, &v.ioapic)));
+    let mut m = base(
+        Arch::X86_64,
+        vm,
+        &v.memory,
+        &s.kvm_state,
+        &v.resource_allocator,
+    );
+    m.platform = Platform::X86_64(Box::new(cc::x86_platform_to_model(
+        &v.pitstate,
+        &v.clock,
+        &v.pic_master,
+        &v.pic_slave,
+        &v.ioapic,
+    )));
     m.vcpus = s
         .vcpu_states
         .iter()
@@ -144,21 +183,46 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         })
         .collect();
     let mmio = serde_json::to_value(&s.device_states.mmio_state).unwrap_or(Value::Null);
-    devices_to_model(&mut m, mmio, DevParts { pci: &s.device_states.pci_state, acpi: &s.device_states.acpi_state, serial: &s.device_states.serial_state }, Arch::X86_64);
+    devices_to_model(
+        &mut m,
+        mmio,
+        DevParts {
+            pci: &s.device_states.pci_state,
+            acpi: &s.device_states.acpi_state,
+            serial: &s.device_states.serial_state,
+        },
+        Arch::X86_64,
+    );
     m
 }
 
 /// 10.0.0 aarch64 → model.
 pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
     let i = &s.vm_info;
-    let vm = vm_info(cpu_template_name(&i.cpu_template), (&i.mem_size_mib, &i.smt, &i.boot_source, &i.huge_pages), &s.kvm_state);
+    let vm = vm_info(
+        cpu_template_name(&i.cpu_template),
+        (&i.mem_size_mib, &i.smt, &i.boot_source, &i.huge_pages),
+        &s.kvm_state,
+    );
     let v = &s.vm_state;
-    let mut m = base(Arch::Aarch64, vm, &v.memory, &s.kvm_state, &v.resource_allocator);
-    m.platform = Platform::Aarch64(Box::new(Aarch64Platform { gic: Some(gic_to_model(&v.gic)), opaque_gic: None }));
+    let mut m = base(
+        Arch::Aarch64,
+        vm,
+        &v.memory,
+        &s.kvm_state,
+        &v.resource_allocator,
+    );
+    m.platform = Platform::Aarch64(Box::new(Aarch64Platform {
+        gic: Some(gic_to_model(&v.gic)),
+        opaque_gic: None,
+    }));
     for (n, c) in s.vcpu_states.iter().enumerate() {
         let regs = cc::arm_regs_to_model(&c.regs.0, &c.regs.1);
         if regs.is_none() {
-            m.extensions.insert(format!("firecracker/vcpu[{n}].regs"), cc::ext(LAYOUT, &c.regs));
+            m.extensions.insert(
+                format!("firecracker/vcpu[{n}].regs"),
+                cc::ext(LAYOUT, &c.regs),
+            );
         }
         m.vcpus.push(Vcpu::Aarch64(Box::new(Aarch64Vcpu {
             mp_state: Some(k::mp_state_from(&c.mp_state.0)),
@@ -170,7 +234,16 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
         })));
     }
     let mmio = serde_json::to_value(&s.device_states.mmio_state).unwrap_or(Value::Null);
-    devices_to_model(&mut m, mmio, DevParts { pci: &s.device_states.pci_state, acpi: &s.device_states.acpi_state, serial: &s.device_states.serial_state }, Arch::Aarch64);
+    devices_to_model(
+        &mut m,
+        mmio,
+        DevParts {
+            pci: &s.device_states.pci_state,
+            acpi: &s.device_states.acpi_state,
+            serial: &s.device_states.serial_state,
+        },
+        Arch::Aarch64,
+    );
     m
 }
 
@@ -182,8 +255,18 @@ fn gic_to_model(g: &arm::GicState) -> GicState {
             .iter()
             .map(|v| GicVcpu {
                 rdist: v.rdist.iter().map(|r| r.chunks.clone()).collect(),
-                main_icc_regs: v.icc.main_icc_regs.iter().map(|r| r.chunks.clone()).collect(),
-                ap_icc_regs: v.icc.ap_icc_regs.iter().map(|r| r.as_ref().map(|r| r.chunks.clone())).collect(),
+                main_icc_regs: v
+                    .icc
+                    .main_icc_regs
+                    .iter()
+                    .map(|r| r.chunks.clone())
+                    .collect(),
+                ap_icc_regs: v
+                    .icc
+                    .ap_icc_regs
+                    .iter()
+                    .map(|r| r.as_ref().map(|r| r.chunks.clone()))
+                    .collect(),
             })
             .collect(),
         its: g.its_state.as_ref().map(|i| ItsState {
@@ -198,7 +281,11 @@ fn gic_to_model(g: &arm::GicState) -> GicState {
 }
 
 fn gic_from_model(g: &GicState) -> arm::GicState {
-    let regs32 = |v: &Vec<Vec<u32>>| v.iter().map(|c| arm::GicRegState { chunks: c.clone() }).collect();
+    let regs32 = |v: &Vec<Vec<u32>>| {
+        v.iter()
+            .map(|c| arm::GicRegState { chunks: c.clone() })
+            .collect()
+    };
     arm::GicState {
         dist: regs32(&g.dist),
         gic_vcpu_states: g
@@ -207,8 +294,16 @@ fn gic_from_model(g: &GicState) -> arm::GicState {
             .map(|v| arm::GicVcpuState {
                 rdist: regs32(&v.rdist),
                 icc: arm::VgicSysRegsState {
-                    main_icc_regs: v.main_icc_regs.iter().map(|c| arm::GicRegState { chunks: c.clone() }).collect(),
-                    ap_icc_regs: v.ap_icc_regs.iter().map(|c| c.clone().map(|chunks| arm::GicRegState { chunks })).collect(),
+                    main_icc_regs: v
+                        .main_icc_regs
+                        .iter()
+                        .map(|c| arm::GicRegState { chunks: c.clone() })
+                        .collect(),
+                    ap_icc_regs: v
+                        .ap_icc_regs
+                        .iter()
+                        .map(|c| c.clone().map(|chunks| arm::GicRegState { chunks }))
+                        .collect(),
                 },
             })
             .collect(),
@@ -236,7 +331,11 @@ fn memory_from_model(m: &Snapshot) -> GuestMemoryState {
                     RegionKind::Dram => GuestRegionType::Dram,
                     RegionKind::Hotpluggable => GuestRegionType::Hotpluggable,
                 },
-                plugged: if r.plugged.is_empty() && r.kind == RegionKind::Dram { vec![true] } else { r.plugged.clone() },
+                plugged: if r.plugged.is_empty() && r.kind == RegionKind::Dram {
+                    vec![true]
+                } else {
+                    r.plugged.clone()
+                },
             })
             .collect(),
     }
@@ -254,14 +353,24 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
     let huge_pages = match m.vm.huge_pages.as_deref() {
         None | Some("None") => HugePageConfig::None,
         Some("2M") => HugePageConfig::Hugetlbfs2M,
-        Some(o) => return Err(WriteError::Model(format!("{LAYOUT} cannot hold huge_pages = {o:?} (only None and 2M)"))),
+        Some(o) => {
+            return Err(WriteError::Model(format!(
+                "{LAYOUT} cannot hold huge_pages = {o:?} (only None and 2M)"
+            )));
+        }
     };
     let caps = match m.extensions.get(KEY_CAPS) {
         Some(e) => cc::value_as(&e.value, KEY_CAPS, LAYOUT)?,
-        None => KvmState { kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers) },
+        None => KvmState {
+            kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers),
+        },
     };
     Ok(Common {
-        boot: BootSourceConfig { kernel_image_path: b.kernel_image_path, initrd_path: b.initrd_path, boot_args: b.boot_args },
+        boot: BootSourceConfig {
+            kernel_image_path: b.kernel_image_path,
+            initrd_path: b.initrd_path,
+            boot_args: b.boot_args,
+        },
         huge_pages,
         caps,
         alloc: cc::from_ext(m, KEY_ALLOC, LAYOUT)?,
@@ -269,15 +378,24 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
 }
 
 fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
-    let g = m.devices.iter().find_map(|d| d.vmgenid).ok_or_else(|| WriteError::Model(format!("{LAYOUT} needs a VMGenID device; the model has none")))?;
+    let g = m.devices.iter().find_map(|d| d.vmgenid).ok_or_else(|| {
+        WriteError::Model(format!(
+            "{LAYOUT} needs a VMGenID device; the model has none"
+        ))
+    })?;
     let clock = m
         .devices
         .iter()
         .find(|d| d.kind == DeviceKind::VmClock)
         .and_then(|d| d.raw.as_ref())
-        .ok_or_else(|| WriteError::Model(format!("{LAYOUT} needs vmclock state; the model has none")))?;
+        .ok_or_else(|| {
+            WriteError::Model(format!("{LAYOUT} needs vmclock state; the model has none"))
+        })?;
     Ok(AcpiDeviceManagerState {
-        vmgenid: VmGenIdState { gsi: g.gsi, addr: g.addr },
+        vmgenid: VmGenIdState {
+            gsi: g.gsi,
+            addr: g.addr,
+        },
         vmclock: cc::value_as(&clock.value, "devices.vmclock", LAYOUT)?,
     })
 }
@@ -309,7 +427,12 @@ fn empty_lists(legacy: bool) -> Value {
 
 fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
     let mut empty = empty_lists(false);
-    empty["pci_enabled"] = Value::Bool(m.extensions.get(KEY_PCI).and_then(|e| e.value.as_bool()).unwrap_or(false));
+    empty["pci_enabled"] = Value::Bool(
+        m.extensions
+            .get(KEY_PCI)
+            .and_then(|e| e.value.as_bool())
+            .unwrap_or(false),
+    );
     let v = cc::devices_from_model(&m.devices, empty, "pci", LAYOUT)?;
     cc::value_as(&v, "device_states.pci_state", LAYOUT)
 }
@@ -326,7 +449,9 @@ fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, Write
 pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
     let c = common_from_model(m)?;
     let Platform::X86_64(p) = &m.platform else {
-        return Err(WriteError::Model("x86_64 layout needs x86_64 platform state".into()));
+        return Err(WriteError::Model(
+            "x86_64 layout needs x86_64 platform state".into(),
+        ));
     };
     let [pitstate, clock, pic_master, pic_slave, ioapic] = cc::x86_platform_from_model(p);
     let vcpu_states = m
@@ -388,7 +513,9 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
 pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError> {
     let c = common_from_model(m)?;
     let Platform::Aarch64(p) = &m.platform else {
-        return Err(WriteError::Model("aarch64 layout needs aarch64 platform state".into()));
+        return Err(WriteError::Model(
+            "aarch64 layout needs aarch64 platform state".into(),
+        ));
     };
     let mut vcpu_states = Vec::new();
     for (n, v) in m.vcpus.iter().enumerate() {
@@ -418,7 +545,11 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             huge_pages: c.huge_pages,
         },
         kvm_state: c.caps,
-        vm_state: arm::VmState { memory: memory_from_model(m), gic: gic_from_model(&p.gic.clone().unwrap_or_default()), resource_allocator: c.alloc },
+        vm_state: arm::VmState {
+            memory: memory_from_model(m),
+            gic: gic_from_model(&p.gic.clone().unwrap_or_default()),
+            resource_allocator: c.alloc,
+        },
         vcpu_states,
         device_states: arm::DevicesState {
             mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,

@@ -156,8 +156,10 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
     for (n, c) in s.vcpu_states.iter().enumerate() {
         let regs = cc::arm_regs_to_model(&c.regs.0, &c.regs.1);
         if regs.is_none() {
-            m.extensions
-                .insert(format!("firecracker/vcpu[{n}].regs"), cc::ext(LAYOUT, &c.regs));
+            m.extensions.insert(
+                format!("firecracker/vcpu[{n}].regs"),
+                cc::ext(LAYOUT, &c.regs),
+            );
         }
         m.vcpus.push(Vcpu::Aarch64(Box::new(Aarch64Vcpu {
             mp_state: Some(k::mp_state_from(&c.mp_state.0)),
@@ -181,7 +183,12 @@ fn gic_to_model(g: &arm::GicState) -> GicState {
             .iter()
             .map(|v| GicVcpu {
                 rdist: v.rdist.iter().map(|r| r.chunks.clone()).collect(),
-                main_icc_regs: v.icc.main_icc_regs.iter().map(|r| r.chunks.clone()).collect(),
+                main_icc_regs: v
+                    .icc
+                    .main_icc_regs
+                    .iter()
+                    .map(|r| r.chunks.clone())
+                    .collect(),
                 ap_icc_regs: v
                     .icc
                     .ap_icc_regs
@@ -238,7 +245,9 @@ fn memory_from_model(m: &Snapshot) -> GuestMemoryState {
     }
 }
 
-fn common_from_model(m: &Snapshot) -> Result<(BootSourceConfig, HugePageConfig, KvmState), WriteError> {
+fn common_from_model(
+    m: &Snapshot,
+) -> Result<(BootSourceConfig, HugePageConfig, KvmState), WriteError> {
     let b = m.vm.boot_source.clone().unwrap_or_default();
     let hp = match m.vm.huge_pages.as_deref() {
         None | Some("None") => HugePageConfig::None,
@@ -266,10 +275,7 @@ fn common_from_model(m: &Snapshot) -> Result<(BootSourceConfig, HugePageConfig, 
     ))
 }
 
-fn template<T: serde::de::DeserializeOwned>(
-    m: &Snapshot,
-    empty: Value,
-) -> Result<T, WriteError> {
+fn template<T: serde::de::DeserializeOwned>(m: &Snapshot, empty: Value) -> Result<T, WriteError> {
     let v = cc::devices_from_model(&m.devices, empty, "mmio", LAYOUT)?;
     cc::value_as(&v, "device_states", LAYOUT)
 }
@@ -286,7 +292,9 @@ fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, Write
 pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
     let (boot_source, huge_pages, kvm_state) = common_from_model(m)?;
     let Platform::X86_64(p) = &m.platform else {
-        return Err(WriteError::Model("x86_64 layout needs x86_64 platform state".into()));
+        return Err(WriteError::Model(
+            "x86_64 layout needs x86_64 platform state".into(),
+        ));
     };
     let [pitstate, clock, pic_master, pic_slave, ioapic] = cc::x86_platform_from_model(p);
     let vcpu_states = m
@@ -344,7 +352,9 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
 pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError> {
     let (boot_source, huge_pages, kvm_state) = common_from_model(m)?;
     let Platform::Aarch64(p) = &m.platform else {
-        return Err(WriteError::Model("aarch64 layout needs aarch64 platform state".into()));
+        return Err(WriteError::Model(
+            "aarch64 layout needs aarch64 platform state".into(),
+        ));
     };
     let gic = gic_from_model(&p.gic.clone().unwrap_or_default());
     let mut vcpu_states = Vec::new();

@@ -1,0 +1,48 @@
+//! Integration tests: one binary, one module per concern.
+
+mod cli;
+mod corruption;
+mod golden;
+mod malformed;
+mod roundtrip;
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Every real vmstate file under fixtures/ (not the malformed samples), sorted.
+pub fn real_states() -> Vec<PathBuf> {
+    let mut v = glob_states(&root().join("fixtures"));
+    v.sort();
+    v
+}
+
+fn glob_states(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir()
+            && p.file_name()
+                .is_some_and(|n| n != "malformed" && n != "guest")
+        {
+            out.extend(glob_states(&p));
+        } else if matches!(
+            p.file_name().and_then(|n| n.to_str()),
+            Some("vmstate" | "vmstate.diff")
+        ) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `path` relative to the repository root, with forward slashes.
+pub fn rel(path: &Path) -> String {
+    path.strip_prefix(root())
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
