@@ -310,6 +310,24 @@ fn decode_arch(
     }
 }
 
+/// Decodes a payload as one layout and arch, without any envelope: for bincode-era layouts the
+/// state bytes alone, for bitcode-era layouts the whole bitcode value (header included). Used by
+/// fuzzing and by layout fingerprinting.
+///
+/// # Errors
+/// A message with position (where the encoding has one) and field path.
+pub fn decode_payload(layout: Layout, arch: Arch, payload: &[u8]) -> Result<State, String> {
+    let header = Header {
+        arch,
+        era: layout.info().era,
+        magic: 0,
+        version: None,
+        data_version: None,
+        payload_offset: 0,
+    };
+    decode_arch(layout.info(), arch, &header, payload).map(|(s, _, _)| s)
+}
+
 /// Decodes a bincode-era state starting at `start` in `body`; returns it and the number of
 /// trailing bytes. Error offsets are file offsets.
 fn bincode_state<T: DeserializeOwned>(body: &[u8], start: usize) -> Result<(T, usize), String> {

@@ -71,7 +71,7 @@ pub struct ItsRegisterState {
     pub creadr: u64,
     /// GITS_CWRITER.
     pub cwriter: u64,
-    /// GITS_BASER<n>.
+    /// `GITS_BASER<n>`.
     pub baser: [u64; 8],
     /// GITS_CTLR.
     pub ctlr: u64,

@@ -648,7 +648,7 @@ pub struct VirtioMemState {
 // MMIO transport wrapper
 // ---------------------------------------------------------------------------
 
-/// Firecracker: VirtioDeviceState<T> — device_manager/persist.rs
+/// Firecracker: `VirtioDeviceState<T>` — device_manager/persist.rs
 /// (the MMIO-transport device wrapper).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MmioDevice<T> {
@@ -772,7 +772,7 @@ pub struct VirtioPciDeviceState {
     pub msix_config_cap_offset: u16,
 }
 
-/// Firecracker: VirtioDeviceState<T> — device_manager/pci_mngr.rs
+/// Firecracker: `VirtioDeviceState<T>` — device_manager/pci_mngr.rs
 /// (the PCI-transport device wrapper).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PciDevice<T> {
