@@ -119,13 +119,7 @@ fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
         for f in &report.findings {
             s.push_str(&format!("{name}: {f}\n"));
         }
-        match report.findings.len() {
-            0 => s.push_str(&format!("{name}: ok\n")),
-            n => s.push_str(&format!(
-                "{name}: {n} finding{}\n",
-                if n == 1 { "" } else { "s" }
-            )),
-        }
+        s.push_str(&format!("{name}: {}\n", report.summary()));
         print(&s)?;
     }
     Ok(if report.clean {

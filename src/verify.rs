@@ -98,11 +98,36 @@ pub struct MemFile {
     pub size: u64,
 }
 
+impl Report {
+    /// The closing line of the text report: `clean (layout, arch)` or `N errors, M warnings`.
+    pub fn summary(&self) -> String {
+        if self.clean {
+            let what = [self.layout.as_deref(), self.arch.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(", ");
+            return format!("clean ({what})");
+        }
+        let count = |sev| self.findings.iter().filter(|f| f.severity == sev).count();
+        let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{}, {}",
+            plural(count(Severity::Error), "error"),
+            plural(count(Severity::Warning), "warning")
+        )
+    }
+}
+
 /// The verdict on one state file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
     /// The state file.
     pub file: String,
+    /// The layout the file was read as, when it decoded (e.g. `firecracker-10.0.0`).
+    pub layout: Option<String>,
+    /// The guest architecture, when the magic named one.
+    pub arch: Option<String>,
     /// True when there are no findings.
     pub clean: bool,
     /// Every finding, in check order.
@@ -112,14 +137,20 @@ pub struct Report {
 /// Verifies a state file's bytes. Never fails: problems are findings.
 pub fn verify_state(file: &str, bytes: &[u8], mem: Option<&MemFile>) -> Report {
     let mut findings = Vec::new();
-    if let Some(model) = envelope_and_decode(bytes, &mut findings) {
-        findings.extend(model_checks(&model));
+    let model = envelope_and_decode(bytes, &mut findings);
+    if let Some(model) = &model {
+        findings.extend(model_checks(model));
         if let Some(mem) = mem {
-            findings.extend(memory_file_checks(&model, mem));
+            findings.extend(memory_file_checks(model, mem));
         }
     }
+    let arch = envelope::sniff(bytes)
+        .ok()
+        .map(|h| h.arch.name().to_string());
     Report {
         file: file.to_string(),
+        layout: model.map(|m| m.provenance.layout),
+        arch,
         clean: findings.is_empty(),
         findings,
     }
@@ -127,16 +158,15 @@ pub fn verify_state(file: &str, bytes: &[u8], mem: Option<&MemFile>) -> Report {
 
 fn envelope_finding(e: &EnvelopeError) -> Finding {
     match e {
-        EnvelopeError::TooShort { .. } | EnvelopeError::TooLarge { .. } => {
-            Finding::error("size", e.to_string())
-        }
-        EnvelopeError::BadMagic { .. } => Finding::error("magic", e.to_string()).at(0),
+        EnvelopeError::TooShort { .. } => Finding::error("too_short", e.to_string()),
+        EnvelopeError::TooLarge { .. } => Finding::error("over_cap", e.to_string()),
+        EnvelopeError::BadMagic { .. } => Finding::error("bad_magic", e.to_string()).at(0),
         EnvelopeError::BadVersion { offset, .. } => {
-            Finding::error("version", e.to_string()).at(*offset as u64)
+            Finding::error("bad_version", e.to_string()).at(*offset as u64)
         }
-        EnvelopeError::CrcMismatch { offset, .. } => {
-            Finding::error("crc", e.to_string()).at(*offset as u64)
-        }
+        EnvelopeError::CrcMismatch { offset, .. } => Finding::error("crc_mismatch", e.to_string())
+            .at(*offset as u64)
+            .path("crc64"),
     }
 }
 
@@ -153,7 +183,7 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
         Ok(i) => i,
         Err(e) => {
             let off = if header.era == Era::Bitcode { 10 } else { 16 };
-            out.push(Finding::error("version", e.to_string()).at(off));
+            out.push(decode_finding(&e).at(off));
             if let Err(e) = envelope::check_crc(bytes) {
                 out.push(envelope_finding(&e));
             }
@@ -165,7 +195,7 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
     }
     if header.era == Era::Bitcode && bytes.len() as u64 > envelope::SIZE_LIMIT_BITCODE {
         out.push(Finding::error(
-            "size",
+            "over_cap",
             format!(
                 "{} bytes, over the {}-byte cap of {} readers",
                 bytes.len(),
@@ -185,7 +215,7 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
         let at = bytes.len() - envelope::CRC_LEN - file.trailing;
         out.push(
             Finding::warning(
-                "trailing",
+                "trailing_bytes",
                 format!(
                     "{} bytes follow the state before the CRC trailer (expected none; Firecracker ignores them)",
                     file.trailing
@@ -197,16 +227,22 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
         let body = &bytes[..bytes.len() - envelope::CRC_LEN];
         match fc::write(&file) {
             Ok(again) if again.get(..body.len()) == Some(body) && again.len() == bytes.len() => {}
-            Ok(_) => out.push(Finding::error(
-                "canonical",
+            Ok(_) => out.push(Finding::warning(
+                "not_canonical",
                 "re-encoding the decoded state does not reproduce the file: some value is stored in a \
                  non-canonical form",
             )),
-            Err(e) => out.push(Finding::error("canonical", format!("re-encoding failed: {e}"))),
+            Err(e) => out.push(Finding::error("not_canonical", format!("re-encoding failed: {e}"))),
         }
     }
     for f in checks::layout_checks(&file.state) {
-        out.push(Finding::error("layout", f.message).path(f.path));
+        let f = if f.code == "blob_size" {
+            Finding::warning(f.code, f.message)
+        } else {
+            Finding::error(f.code, f.message)
+        }
+        .path(f.path);
+        out.push(f);
     }
     Some(file.to_model())
 }
@@ -214,11 +250,21 @@ fn envelope_and_decode(bytes: &[u8], out: &mut Vec<Finding>) -> Option<Snapshot>
 fn decode_finding(e: &ReadError) -> Finding {
     match e {
         ReadError::Envelope(e) => envelope_finding(e),
-        ReadError::Versionize(_) => Finding::error("era", e.to_string()).at(0),
+        ReadError::Versionize(_) => Finding::error("versionize_era", e.to_string()).at(8),
         ReadError::UnsupportedVersion { offset, .. } => {
-            Finding::error("version", e.to_string()).at(*offset as u64)
+            Finding::error("unsupported_version", e.to_string()).at(*offset as u64)
         }
-        _ => Finding::error("decode", e.to_string()),
+        ReadError::Decode { hint, detail, .. } => {
+            let code = if hint.is_empty() {
+                "decode_error"
+            } else {
+                "arch_mismatch"
+            };
+            let mut f = Finding::error(code, e.to_string());
+            f.offset = detail.offset.map(|o| o as u64);
+            f.path = detail.path.clone();
+            f
+        }
     }
 }
 
@@ -232,7 +278,9 @@ pub fn model_checks(m: &Snapshot) -> Vec<Finding> {
     memory_checks(m, &mut out);
     let n = m.vcpus.len();
     if !(1..=32).contains(&n) {
-        out.push(Finding::error("vcpus", format!("{n} vCPUs; expected 1 to 32")).path("vcpus"));
+        out.push(
+            Finding::error("vcpu_count", format!("{n} vCPUs; expected 1 to 32")).path("vcpus"),
+        );
     }
     for (i, v) in m.vcpus.iter().enumerate() {
         let ok = matches!(
@@ -241,8 +289,11 @@ pub fn model_checks(m: &Snapshot) -> Vec<Finding> {
         );
         if !ok {
             out.push(
-                Finding::error("vcpus", format!("vCPU state is not {}", m.arch().name()))
-                    .path(format!("vcpus[{i}]")),
+                Finding::error(
+                    "vcpu_count",
+                    format!("vCPU state is not {}", m.arch().name()),
+                )
+                .path(format!("vcpus[{i}]")),
             );
         }
     }
@@ -256,14 +307,17 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
     let regions = &m.memory.regions;
     if regions.is_empty() {
         out.push(
-            Finding::error("memory", "no memory regions; expected at least one")
-                .path("memory.regions"),
+            Finding::error(
+                "no_memory_region",
+                "no memory regions; expected at least one",
+            )
+            .path("memory.regions"),
         );
         return;
     }
     if !regions.iter().any(|r| r.kind == RegionKind::Dram) {
         out.push(
-            Finding::error("memory", "no DRAM region; expected at least one")
+            Finding::error("no_dram_region", "no DRAM region; expected at least one")
                 .path("memory.regions"),
         );
     }
@@ -271,12 +325,12 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
     for (i, r) in regions.iter().enumerate() {
         let p = format!("memory.regions[{i}]");
         if r.size == 0 {
-            out.push(Finding::error("memory", "region of size 0").path(&p));
+            out.push(Finding::error("region_empty", "region of size 0").path(&p));
         }
         if r.guest_addr % page != 0 || r.size % page != 0 {
             out.push(
                 Finding::error(
-                    "memory",
+                    "region_unaligned",
                     format!(
                         "region 0x{:x}+0x{:x} is not aligned to the {page}-byte page",
                         r.guest_addr, r.size
@@ -287,13 +341,17 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
         }
         if r.guest_addr.checked_add(r.size).is_none() {
             out.push(
-                Finding::error("memory", "region runs past the end of the address space").path(&p),
+                Finding::error(
+                    "region_unaligned",
+                    "region runs past the end of the address space",
+                )
+                .path(&p),
             );
         }
         if r.kind == RegionKind::Dram && !r.plugged.is_empty() && r.plugged != [true] {
             out.push(
                 Finding::error(
-                    "memory",
+                    "dram_plug",
                     format!(
                         "DRAM region has plug slots {:?}; expected exactly one, plugged",
                         r.plugged
@@ -306,7 +364,7 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
             let overlap = r.guest_addr < o.guest_addr.saturating_add(o.size)
                 && o.guest_addr < r.guest_addr.saturating_add(r.size);
             if overlap {
-                out.push(Finding::error("memory", format!("overlaps region {j}")).path(&p));
+                out.push(Finding::error("region_overlap", format!("overlaps region {j}")).path(&p));
             }
         }
     }
@@ -317,8 +375,8 @@ fn memory_checks(m: &Snapshot, out: &mut Vec<Finding>) {
             .fold(0u64, |a, r| a.saturating_add(r.size));
         if dram != mib.saturating_mul(1 << 20) {
             out.push(
-                Finding::error(
-                    "memory",
+                Finding::warning(
+                    "mem_size_mib",
                     format!(
                         "mem_size_mib = {mib} ({} bytes), but DRAM regions total {dram} bytes",
                         mib << 20
@@ -340,7 +398,7 @@ fn virtio_checks(d: &Device, out: &mut Vec<Finding>) {
         if !is_pow2(q.size) || q.size > q.max_size {
             out.push(
                 Finding::error(
-                    "virtqueue",
+                    "queue_size",
                     format!(
                         "size {} is not a power of two ≤ max_size {}",
                         q.size, q.max_size
@@ -357,7 +415,7 @@ fn virtio_checks(d: &Device, out: &mut Vec<Finding>) {
             if addr % align != 0 {
                 out.push(
                     Finding::error(
-                        "virtqueue",
+                        "queue_align",
                         format!("{name} 0x{addr:x} is not {align}-byte aligned"),
                     )
                     .path(format!("{p}.{name}")),
@@ -380,12 +438,12 @@ pub fn memory_file_checks(m: &Snapshot, mem: &MemFile) -> Vec<Finding> {
     };
     vec![
         Finding::error(
-            "memory-file",
+            "mem_file_size",
             format!(
                 "{} is {} bytes; the regions need {want} ({rel})",
                 mem.path, mem.size
             ),
         )
-        .path("memory.regions"),
+        .path("memory"),
     ]
 }

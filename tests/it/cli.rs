@@ -35,7 +35,7 @@ fn verify_malformed_exits_1_and_names_the_file() {
     assert_eq!(code(&o), 1);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("fixtures/malformed/fc-6.0.0-bad-magic.vmstate: error[magic]"),
+        out.contains("fixtures/malformed/fc-6.0.0-bad-magic.vmstate: error[bad_magic]"),
         "{out}"
     );
 }
@@ -56,7 +56,7 @@ fn verify_json_lists_findings() {
         .iter()
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["crc", "decode"]);
+    assert_eq!(codes, ["crc_mismatch", "decode_error"]);
 }
 
 #[test]

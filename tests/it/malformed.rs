@@ -22,16 +22,37 @@ fn assert_has(name: &str, needles: &[&str]) {
 fn truncated() {
     assert_has(
         "fc-10.0.0-truncated.vmstate",
-        &["error[crc]", "error[decode]", "firecracker-10.0.0"],
+        &[
+            "error[crc_mismatch]",
+            "error[decode_error]",
+            "firecracker-10.0.0",
+        ],
     );
     assert_has(
         "fc-6.0.0-truncated.vmstate",
         &[
-            "error[crc]",
-            "error[decode]",
+            "error[crc_mismatch]",
+            "error[decode_error]",
             "field `vcpu_states[0].saved_msrs",
             "exceeds the 9 remaining",
         ],
+    );
+}
+
+/// Decode findings carry the file offset and field path as data, not only in the text.
+#[test]
+fn decode_findings_carry_offset_and_path() {
+    let p = root().join("fixtures/malformed/fc-6.0.0-truncated.vmstate");
+    let r = verify_state("t", &std::fs::read(p).unwrap(), None);
+    let d = r
+        .findings
+        .iter()
+        .find(|f| f.code == "decode_error")
+        .unwrap();
+    assert_eq!(d.offset, Some(0x1e47));
+    assert_eq!(
+        d.path.as_deref(),
+        Some("vcpu_states[0].saved_msrs[0][1][127]")
     );
 }
 
@@ -41,7 +62,7 @@ fn bad_magic() {
         assert_has(
             &format!("fc-{l}-bad-magic.vmstate"),
             &[
-                "error[magic]",
+                "error[bad_magic]",
                 "offset 0x0",
                 "0x0710198486640000",
                 "8877665544332211",
@@ -68,7 +89,7 @@ fn future_major_version() {
     assert_has(
         "fc-10.0.0-future-major.vmstate",
         &[
-            "error[version]",
+            "error[unsupported_version]",
             "offset 0xa",
             "format 99.0.0 (bitcode era) is not supported",
             "10.0.0 (v1.16.0, v1.16.1)",
@@ -77,7 +98,7 @@ fn future_major_version() {
     assert_has(
         "fc-6.0.0-future-major.vmstate",
         &[
-            "error[version]",
+            "error[unsupported_version]",
             "offset 0x10",
             "format 99.0.0 (bincode era)",
         ],
@@ -90,7 +111,7 @@ fn wrong_arch() {
         assert_has(
             &format!("fc-{l}-wrong-arch.vmstate"),
             &[
-                "error[decode]",
+                "error[arch_mismatch]",
                 "aarch64",
                 "the magic says aarch64 but the state decodes as x86_64",
             ],

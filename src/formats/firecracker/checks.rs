@@ -10,6 +10,8 @@ use crate::model::Aarch64Reg;
 /// A structural problem at a field path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutFinding {
+    /// Stable code: `fam_count`, `blob_size`, `arm_reg_sizes` or `gic_vcpu_count`.
+    pub code: &'static str,
     /// Field path, e.g. `vcpu_states[0].cpuid`.
     pub path: String,
     /// What is wrong, expected vs found.
@@ -22,6 +24,7 @@ impl Out {
     fn blob(&mut self, path: String, b: &Blob, size: usize) {
         if b.0.len() != size {
             self.0.push(LayoutFinding {
+                code: "blob_size",
                 path,
                 message: format!("KVM structure of {} bytes, expected {size}", b.0.len()),
             });
@@ -33,6 +36,7 @@ impl Out {
         let count = k::fam_count(&f.0.0);
         if count as usize != f.1.len() {
             self.0.push(LayoutFinding {
+                code: "fam_count",
                 path: format!("{path}.header.{what}"),
                 message: format!("{what} = {count}, but {} entries follow", f.1.len()),
             });
@@ -48,6 +52,7 @@ impl Out {
         });
         if total != data.len() as u64 {
             self.0.push(LayoutFinding {
+                code: "arm_reg_sizes",
                 path,
                 message: format!(
                     "register sizes add up to {total} bytes, but the data holds {}",
@@ -103,6 +108,7 @@ macro_rules! arm_checks {
         let gic = $s.vm_state.gic.gic_vcpu_states.len();
         if gic != $s.vcpu_states.len() {
             $out.0.push(LayoutFinding {
+                code: "gic_vcpu_count",
                 path: "vm_state.gic.gic_vcpu_states".into(),
                 message: format!(
                     "GIC state for {gic} vCPUs, but the file has {} vCPUs",

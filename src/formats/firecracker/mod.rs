@@ -185,11 +185,31 @@ pub enum ReadError {
         layout: &'static str,
         /// Arch from the magic.
         arch: &'static str,
-        /// Position and reason.
-        detail: String,
+        /// Position, field path and reason.
+        detail: DecodeFailure,
         /// A hint, e.g. when the payload decodes as the other arch.
         hint: String,
     },
+}
+
+/// Where and why a state failed to decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeFailure {
+    /// File offset of the failing value, when the encoding has positions (bincode era).
+    pub offset: Option<usize>,
+    /// Field path of the failing value (e.g. `vcpu_states[0].regs`), when known.
+    pub path: Option<String>,
+    /// What was wrong, expected vs found.
+    pub reason: String,
+}
+
+impl std::fmt::Display for DecodeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(p) = &self.path {
+            write!(f, "field `{p}`: ")?;
+        }
+        f.write_str(&self.reason)
+    }
 }
 
 /// Options for [`read_with`].
@@ -294,7 +314,7 @@ fn decode_arch(
     arch: Arch,
     header: &Header,
     body: &[u8],
-) -> Result<(State, String, usize), String> {
+) -> Result<(State, String, usize), DecodeFailure> {
     let version_text = header.version_text();
     match (info.layout, arch) {
         (Layout::V6_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
@@ -316,7 +336,7 @@ fn decode_arch(
 ///
 /// # Errors
 /// A message with position (where the encoding has one) and field path.
-pub fn decode_payload(layout: Layout, arch: Arch, payload: &[u8]) -> Result<State, String> {
+pub fn decode_payload(layout: Layout, arch: Arch, payload: &[u8]) -> Result<State, DecodeFailure> {
     let header = Header {
         arch,
         era: layout.info().era,
@@ -330,22 +350,34 @@ pub fn decode_payload(layout: Layout, arch: Arch, payload: &[u8]) -> Result<Stat
 
 /// Decodes a bincode-era state starting at `start` in `body`; returns it and the number of
 /// trailing bytes. Error offsets are file offsets.
-fn bincode_state<T: DeserializeOwned>(body: &[u8], start: usize) -> Result<(T, usize), String> {
+fn bincode_state<T: DeserializeOwned>(
+    body: &[u8],
+    start: usize,
+) -> Result<(T, usize), DecodeFailure> {
     let mut de = bc::Deserializer::starting_at(body, start);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => Ok((v, de.remaining())),
         Err(e) => {
             let path = e.path().to_string();
-            Err(format!("field `{path}`: {}", e.into_inner()))
+            let inner = e.into_inner();
+            Err(DecodeFailure {
+                offset: inner.offset().or(Some(de.offset())),
+                path: Some(path).filter(|p| p != "."),
+                reason: inner.to_string(),
+            })
         }
     }
 }
 
 /// Decodes a bitcode-era body (header and state in one value).
-fn bitcode_state<T: DeserializeOwned>(body: &[u8]) -> Result<(T, String), String> {
+fn bitcode_state<T: DeserializeOwned>(body: &[u8]) -> Result<(T, String), DecodeFailure> {
     bitcode::deserialize::<wire::Snapshot<T>>(body)
         .map(|s| (s.data, s.header.version))
-        .map_err(|e| format!("bitcode: {e} (bitcode is columnar: no byte offset is known)"))
+        .map_err(|e| DecodeFailure {
+            offset: None,
+            path: None,
+            reason: format!("bitcode: {e} (bitcode is columnar: no byte offset is known)"),
+        })
 }
 
 /// Encodes a state in its layout, with the given header, and appends the CRC64 trailer.
