@@ -1,36 +1,9 @@
 //! The format 6.0.0 (bincode) decoder, both arches, then model conversion and re-encoding.
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
-use snaptool::formats::firecracker::{self as fc, Layout, checks};
-use snaptool::model::Arch;
+use snaptool::formats::firecracker::Layout;
 
-fuzz_target!(|data: &[u8]| {
-    for arch in [Arch::X86_64, Arch::Aarch64] {
-        if let Ok(state) = fc::decode_payload(Layout::V6_0_0, arch, data) {
-            let _ = checks::layout_checks(&state);
-            exercise(state);
-        }
-    }
-});
-
-fn exercise(state: fc::State) {
-    let file = fc::FcFile {
-        header: snaptool::envelope::Header {
-            arch: state.arch(),
-            era: snaptool::envelope::Era::Bincode,
-            magic: 0,
-            version: None,
-            data_version: None,
-            payload_offset: 0,
-        },
-        version_text: "6.0.0".into(),
-        state,
-        crc: 0,
-        trailing: 0,
-    };
-    let m = file.to_model();
-    let _ = snaptool::verify::model_checks(&m);
-    let _ = fc::from_model(&m, Layout::V6_0_0);
-    let _ = fc::write(&file);
-}
+fuzz_target!(|data: &[u8]| common::exercise(Layout::V6_0_0, data));

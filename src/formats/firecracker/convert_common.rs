@@ -469,3 +469,110 @@ pub(crate) fn provenance(info: &super::LayoutInfo, arch: Arch) -> Provenance {
         releases: info.releases.iter().map(|s| s.to_string()).collect(),
     }
 }
+
+/// Any layout's x86_64 `VcpuState` → [`X86VcpuBlobs`] (its field list is the same in every
+/// layout from format 2.0.0 on; only the enclosing types differ).
+macro_rules! x86_blobs {
+    ($c:expr) => {{
+        let c = $c;
+        $crate::formats::firecracker::convert_common::X86VcpuBlobs {
+            cpuid: c.cpuid.clone(),
+            saved_msrs: c.saved_msrs.clone(),
+            debug_regs: c.debug_regs.clone(),
+            lapic: c.lapic.clone(),
+            mp_state: c.mp_state.clone(),
+            regs: c.regs.clone(),
+            sregs: c.sregs.clone(),
+            vcpu_events: c.vcpu_events.clone(),
+            xcrs: c.xcrs.clone(),
+            xsave: c.xsave.clone(),
+            tsc_khz: c.tsc_khz,
+        }
+    }};
+}
+
+/// [`X86VcpuBlobs`] → the layout's x86_64 `VcpuState` type `$ty`.
+macro_rules! x86_vcpu_state {
+    ($ty:ident, $b:expr) => {{
+        let b = $b;
+        $ty {
+            cpuid: b.cpuid,
+            saved_msrs: b.saved_msrs,
+            debug_regs: b.debug_regs,
+            lapic: b.lapic,
+            mp_state: b.mp_state,
+            regs: b.regs,
+            sregs: b.sregs,
+            vcpu_events: b.vcpu_events,
+            xcrs: b.xcrs,
+            xsave: b.xsave,
+            tsc_khz: b.tsc_khz,
+        }
+    }};
+}
+
+/// Any layout's aarch64 `GicState` → model (`its` given by the caller: not every layout has it).
+macro_rules! gic_to_model {
+    ($g:expr, $its:expr) => {{
+        let g = $g;
+        $crate::model::GicState {
+            dist: g.dist.iter().map(|r| r.chunks.clone()).collect(),
+            vcpus: g
+                .gic_vcpu_states
+                .iter()
+                .map(|v| $crate::model::GicVcpu {
+                    rdist: v.rdist.iter().map(|r| r.chunks.clone()).collect(),
+                    main_icc_regs: v
+                        .icc
+                        .main_icc_regs
+                        .iter()
+                        .map(|r| r.chunks.clone())
+                        .collect(),
+                    ap_icc_regs: v
+                        .icc
+                        .ap_icc_regs
+                        .iter()
+                        .map(|r| r.as_ref().map(|r| r.chunks.clone()))
+                        .collect(),
+                })
+                .collect(),
+            its: $its,
+        }
+    }};
+}
+
+/// Model GIC → `(dist, gic_vcpu_states)` of the layout module `$m` (which defines
+/// `GicRegState`, `GicVcpuState` and `VgicSysRegsState`).
+macro_rules! gic_parts_from_model {
+    ($m:ident, $g:expr) => {{
+        let g = $g;
+        let regs = |v: &Vec<Vec<u32>>| -> Vec<$m::GicRegState<u32>> {
+            v.iter()
+                .map(|c| $m::GicRegState { chunks: c.clone() })
+                .collect()
+        };
+        let dist = regs(&g.dist);
+        let vcpus: Vec<$m::GicVcpuState> = g
+            .vcpus
+            .iter()
+            .map(|v| $m::GicVcpuState {
+                rdist: regs(&v.rdist),
+                icc: $m::VgicSysRegsState {
+                    main_icc_regs: v
+                        .main_icc_regs
+                        .iter()
+                        .map(|c| $m::GicRegState { chunks: c.clone() })
+                        .collect(),
+                    ap_icc_regs: v
+                        .ap_icc_regs
+                        .iter()
+                        .map(|c| c.clone().map(|chunks| $m::GicRegState { chunks }))
+                        .collect(),
+                },
+            })
+            .collect();
+        (dist, vcpus)
+    }};
+}
+
+pub(crate) use {gic_parts_from_model, gic_to_model, x86_blobs, x86_vcpu_state};

@@ -2,8 +2,8 @@
 
 use super::aarch64 as arm;
 use super::devices::*;
-use super::x86_64 as x86;
-use crate::formats::firecracker::convert_common::{self as cc, X86VcpuBlobs};
+use super::x86_64::{self as x86, VcpuState};
+use crate::formats::firecracker::convert_common as cc;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -114,21 +114,7 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
     m.vcpus = s
         .vcpu_states
         .iter()
-        .map(|c| {
-            Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&X86VcpuBlobs {
-                cpuid: c.cpuid.clone(),
-                saved_msrs: c.saved_msrs.clone(),
-                debug_regs: c.debug_regs.clone(),
-                lapic: c.lapic.clone(),
-                mp_state: c.mp_state.clone(),
-                regs: c.regs.clone(),
-                sregs: c.sregs.clone(),
-                vcpu_events: c.vcpu_events.clone(),
-                xcrs: c.xcrs.clone(),
-                xsave: c.xsave.clone(),
-                tsc_khz: c.tsc_khz,
-            })))
-        })
+        .map(|c| Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&cc::x86_blobs!(c)))))
         .collect();
     let devs = serde_json::to_value(&s.device_states).unwrap_or(Value::Null);
     m.devices = cc::devices_to_model(&devs, "mmio", LAYOUT);
@@ -176,58 +162,14 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
 }
 
 fn gic_to_model(g: &arm::GicState) -> GicState {
-    GicState {
-        dist: g.dist.iter().map(|r| r.chunks.clone()).collect(),
-        vcpus: g
-            .gic_vcpu_states
-            .iter()
-            .map(|v| GicVcpu {
-                rdist: v.rdist.iter().map(|r| r.chunks.clone()).collect(),
-                main_icc_regs: v
-                    .icc
-                    .main_icc_regs
-                    .iter()
-                    .map(|r| r.chunks.clone())
-                    .collect(),
-                ap_icc_regs: v
-                    .icc
-                    .ap_icc_regs
-                    .iter()
-                    .map(|r| r.as_ref().map(|r| r.chunks.clone()))
-                    .collect(),
-            })
-            .collect(),
-        its: None,
-    }
+    cc::gic_to_model!(g, None)
 }
 
 fn gic_from_model(g: &GicState) -> arm::GicState {
-    let regs32 = |v: &Vec<Vec<u32>>| {
-        v.iter()
-            .map(|c| arm::GicRegState { chunks: c.clone() })
-            .collect()
-    };
+    let (dist, gic_vcpu_states) = cc::gic_parts_from_model!(arm, g);
     arm::GicState {
-        dist: regs32(&g.dist),
-        gic_vcpu_states: g
-            .vcpus
-            .iter()
-            .map(|v| arm::GicVcpuState {
-                rdist: regs32(&v.rdist),
-                icc: arm::VgicSysRegsState {
-                    main_icc_regs: v
-                        .main_icc_regs
-                        .iter()
-                        .map(|c| arm::GicRegState { chunks: c.clone() })
-                        .collect(),
-                    ap_icc_regs: v
-                        .ap_icc_regs
-                        .iter()
-                        .map(|c| c.clone().map(|chunks| arm::GicRegState { chunks }))
-                        .collect(),
-                },
-            })
-            .collect(),
+        dist,
+        gic_vcpu_states,
     }
 }
 
@@ -303,19 +245,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         .map(|v| match v {
             Vcpu::X86_64(v) => {
                 let b = cc::x86_vcpu_from_model(v);
-                Ok(x86::VcpuState {
-                    cpuid: b.cpuid,
-                    saved_msrs: b.saved_msrs,
-                    debug_regs: b.debug_regs,
-                    lapic: b.lapic,
-                    mp_state: b.mp_state,
-                    regs: b.regs,
-                    sregs: b.sregs,
-                    vcpu_events: b.vcpu_events,
-                    xcrs: b.xcrs,
-                    xsave: b.xsave,
-                    tsc_khz: b.tsc_khz,
-                })
+                Ok(cc::x86_vcpu_state!(VcpuState, b))
             }
             Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
         })
