@@ -5,6 +5,7 @@ mod corruption;
 mod golden;
 mod malformed;
 mod roundtrip;
+mod synthetic;
 
 use std::path::{Path, PathBuf};
 
