@@ -3,10 +3,11 @@
 //! The crate is format-first. [`envelope`] recognises a state file from its bytes (magic, era,
 //! version, CRC64); [`formats`] holds one frozen module per shipped layout with its reader and
 //! writer; every layout converts to and from the neutral [`model`]. The tools ([`inspect`],
-//! [`verify`]) work on the model only, so a new reader makes every tool work for that format.
+//! [`verify`]) work on the model only, and so does the KVM `runner`, which restores any
+//! snapshot the library reads and resumes it, so a new reader makes every tool work for that format.
 
 #![warn(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod codec;
 pub mod envelope;
@@ -14,4 +15,6 @@ pub mod formats;
 pub mod inspect;
 pub mod kvm_abi;
 pub mod model;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod runner;
 pub mod verify;

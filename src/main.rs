@@ -43,6 +43,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Restore a snapshot into a KVM VM, resume it and print what the guest writes to COM1.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    Restore {
+        /// The state file (vmstate).
+        vmstate: PathBuf,
+        /// The guest memory file (for a diff snapshot: the merged memory).
+        #[arg(long)]
+        mem: PathBuf,
+        /// Stop after the guest printed this many lines.
+        #[arg(long)]
+        lines: Option<usize>,
+        /// Stop after this many seconds in any case.
+        #[arg(long, default_value_t = 30.0)]
+        timeout: f64,
+        /// Exit 1 unless the output starts with this file's content.
+        #[arg(long)]
+        expect: Option<PathBuf>,
+        /// Print a JSON report (with the output) instead of the raw output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit codes of every command.
@@ -129,6 +150,87 @@ fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
     })
 }
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_restore(
+    vmstate: &Path,
+    mem: &Path,
+    lines: Option<usize>,
+    timeout: f64,
+    expect: Option<&Path>,
+    json: bool,
+) -> Result<u8> {
+    use snaptool::runner::{self, RunOptions, StopReason};
+    let name = vmstate.display().to_string();
+    let bytes = read_state(vmstate)?;
+    let file =
+        snaptool::formats::firecracker::read(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let model = file.to_model();
+    let expected = match expect {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("{}", p.display()))?),
+        None => None,
+    };
+    if !(timeout.is_finite() && timeout > 0.0) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let opts = RunOptions {
+        lines,
+        timeout: std::time::Duration::from_secs_f64(timeout.min(86_400.0)),
+    };
+    let mut captured = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    let mut out = |b: &[u8]| {
+        captured.extend_from_slice(b);
+        if !json {
+            let _ = stdout.write_all(b);
+            let _ = stdout.flush();
+        }
+    };
+    let report = runner::restore(&model, mem, &opts, &mut out)
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    drop(stdout);
+    if json {
+        let v = serde_json::json!({
+            "file": name,
+            "memory_file": mem.display().to_string(),
+            "report": report,
+            "output": String::from_utf8_lossy(&captured),
+        });
+        print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+    } else {
+        for w in &report.warnings {
+            eprintln!("snaptool: warning: {w}");
+        }
+        if !report.defaults.is_empty() {
+            eprintln!(
+                "snaptool: not in the snapshot, KVM defaults kept: {}",
+                report.defaults.join(", ")
+            );
+        }
+        if !report.not_emulated.is_empty() {
+            eprintln!(
+                "snaptool: devices not emulated: {}",
+                report.not_emulated.join(", ")
+            );
+        }
+    }
+    match &report.stop {
+        StopReason::Error(e) => anyhow::bail!("{name}: the guest stopped: {e}"),
+        StopReason::Timeout if lines.is_some_and(|n| report.lines < n) => anyhow::bail!(
+            "{name}: the guest printed {} of {} lines before the {timeout} s timeout",
+            report.lines,
+            lines.unwrap_or(0)
+        ),
+        _ => {}
+    }
+    if let Some(e) = expected {
+        if !captured.starts_with(&e) {
+            eprintln!("snaptool: the output does not start with the expected text");
+            return Ok(code::FINDINGS);
+        }
+    }
+    Ok(code::OK)
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -156,6 +258,15 @@ fn main() -> ExitCode {
             no_crc,
         } => run_inspect(vmstate, mem.as_deref(), *json, *no_crc),
         Command::Verify { vmstate, mem, json } => run_verify(vmstate, mem.as_deref(), *json),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        Command::Restore {
+            vmstate,
+            mem,
+            lines,
+            timeout,
+            expect,
+            json,
+        } => run_restore(vmstate, mem, *lines, *timeout, expect.as_deref(), *json),
     };
     match result {
         Ok(c) => ExitCode::from(c),
