@@ -5,6 +5,8 @@ mod corruption;
 mod golden;
 mod malformed;
 mod roundtrip;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod runner;
 mod synthetic;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,152 @@
+//! The KVM runner on real snapshots and on hostile models. These tests need `/dev/kvm`: without it
+//! they say so loudly and pass, unless `SNAPTOOL_REQUIRE_KVM=1` (set by CI), which makes a missing
+//! `/dev/kvm` a failure.
+
+use crate::root;
+use snaptool::formats::firecracker as fc;
+use snaptool::model::{Snapshot, Vcpu};
+use snaptool::runner::{self, RunError, RunOptions, StopReason};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+fn kvm_available() -> bool {
+    if Path::new("/dev/kvm").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("SNAPTOOL_REQUIRE_KVM").as_deref() != Ok("1"),
+        "SNAPTOOL_REQUIRE_KVM=1 but /dev/kvm does not exist"
+    );
+    eprintln!("\n!!! SKIPPED: /dev/kvm does not exist; the KVM runner tests did not run !!!\n");
+    false
+}
+
+/// The fixture's model and its memory file, unpacked into `dir`.
+fn fixture(dir: &Path, folder: &str) -> (Snapshot, PathBuf) {
+    let f = root().join("fixtures").join(folder);
+    let state = fc::read(&std::fs::read(f.join("vmstate")).unwrap()).unwrap();
+    let mem = dir.join(folder.replace('/', "_"));
+    let z = std::fs::File::open(f.join("mem.zst")).unwrap();
+    let mut out = std::fs::File::create(&mem).unwrap();
+    zstd::stream::copy_decode(z, &mut out).unwrap();
+    (state.to_model(), mem)
+}
+
+fn run(
+    m: &Snapshot,
+    mem: &Path,
+    lines: usize,
+    secs: u64,
+) -> Result<(runner::RunReport, Vec<u8>), RunError> {
+    let mut got = Vec::new();
+    let opts = RunOptions {
+        lines: Some(lines),
+        timeout: Duration::from_secs(secs),
+    };
+    let r = runner::restore(m, mem, &opts, &mut |b| got.extend_from_slice(b))?;
+    Ok((r, got))
+}
+
+/// Every real fixture continues exactly as it did under Firecracker's own restore.
+#[test]
+fn real_snapshots_continue_like_firecracker() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for folder in [
+        "firecracker-1.16.1/counter-1vcpu",
+        "firecracker-1.16.1/counter-fpu-1vcpu",
+        "firecracker-1.12.1/counter-1vcpu",
+    ] {
+        let (m, mem) = fixture(dir.path(), folder);
+        let before = std::fs::read(&mem).unwrap();
+        let (report, got) = run(&m, &mem, 8, 60).unwrap_or_else(|e| panic!("{folder}: {e}"));
+        assert_eq!(report.stop, StopReason::Lines, "{folder}");
+        let want = std::fs::read(
+            root()
+                .join("fixtures")
+                .join(folder)
+                .join("serial-restore-full.log"),
+        )
+        .unwrap();
+        assert!(
+            got.len() > 100 && want.starts_with(&got),
+            "{folder}: got {:?}",
+            String::from_utf8_lossy(&got)
+        );
+        assert!(
+            report.defaults.is_empty(),
+            "{folder}: {:?}",
+            report.defaults
+        );
+        assert!(
+            std::fs::read(&mem).unwrap() == before,
+            "{folder}: the memory file changed"
+        );
+    }
+}
+
+/// A guest stuck in a loop is stopped by the timeout.
+#[test]
+fn silent_guest_is_stopped_by_the_timeout() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (m, mem) = fixture(dir.path(), "firecracker-1.16.1/counter-1vcpu");
+    let Vcpu::X86_64(v) = &m.vcpus[0] else {
+        panic!()
+    };
+    // The guest identity-maps its low memory: put `jmp $` where it will resume.
+    let mut bytes = std::fs::read(&mem).unwrap();
+    let rip = v.regs.rip as usize;
+    bytes[rip..rip + 2].copy_from_slice(&[0xeb, 0xfe]);
+    std::fs::write(&mem, bytes).unwrap();
+    let (report, got) = run(&m, &mem, 1, 2).unwrap();
+    assert_eq!(report.stop, StopReason::Timeout);
+    assert!(got.is_empty());
+}
+
+fn refused(m: &Snapshot, mem: &Path, needle: &str) {
+    match run(m, mem, 1, 5) {
+        Err(e) => assert!(e.to_string().contains(needle), "`{needle}` not in: {e}"),
+        Ok(r) => panic!("ran a hostile model: {r:?}"),
+    }
+}
+
+#[test]
+fn hostile_models_are_refused() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (m, mem) = fixture(dir.path(), "firecracker-1.16.1/counter-1vcpu");
+
+    let mut past = m.clone();
+    past.memory.regions[0].size = 128 << 20;
+    refused(&past, &mem, "needs bytes 0x0..0x8000000");
+
+    let mut overlap = m.clone();
+    let mut second = overlap.memory.regions[0].clone();
+    second.guest_addr = 0x10_0000;
+    second.file_offset = 0;
+    second.size = 0x1000;
+    overlap.memory.regions.push(second);
+    refused(&overlap, &mem, "overlaps");
+
+    let mut many = m.clone();
+    many.vcpus = vec![m.vcpus[0].clone(); 10_000];
+    refused(&many, &mem, "10000 vCPUs");
+
+    let mut none = m.clone();
+    none.memory.regions.clear();
+    refused(&none, &mem, "no memory regions");
+
+    let short = dir.path().join("short");
+    std::fs::File::create(&short)
+        .unwrap()
+        .set_len(32 << 20)
+        .unwrap();
+    refused(&m, &short, "needs bytes");
+}
