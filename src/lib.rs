@@ -10,6 +10,8 @@
 #![deny(unsafe_code)]
 
 pub mod codec;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod demo;
 pub mod envelope;
 pub mod formats;
 pub mod inspect;

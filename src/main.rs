@@ -64,6 +64,38 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Boot a kernel (default: the built-in guest) in KVM and snapshot it mid-run.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    Run {
+        /// An x86_64 ELF kernel entered in 64-bit mode (default: the built-in guest).
+        #[arg(long)]
+        kernel: Option<PathBuf>,
+        /// Guest memory in MiB (a multiple of 2, at most 1024).
+        #[arg(long, default_value_t = 64)]
+        mem_size: u64,
+        /// vCPUs (the runner boots one vCPU so far).
+        #[arg(long, default_value_t = 1)]
+        vcpus: usize,
+        /// Snapshot after the guest printed this many lines.
+        #[arg(long, default_value_t = 10)]
+        snapshot_after_lines: usize,
+        /// Directory for vmstate, mem and serial-before.log.
+        #[arg(long)]
+        out: PathBuf,
+        /// Layout of the vmstate (`firecracker-10.0.0`, `firecracker@1.12`, `6.0.0`, ...).
+        #[arg(long, default_value = "firecracker-10.0.0")]
+        format: String,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 60.0)]
+        timeout: f64,
+    },
+    /// Boot the built-in guest, snapshot it, write every layout, restore each and check it.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    Demo {
+        /// Print the table as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Exit codes of every command.
@@ -175,6 +207,7 @@ fn run_restore(
     let opts = RunOptions {
         lines,
         timeout: std::time::Duration::from_secs_f64(timeout.min(86_400.0)),
+        drain: false,
     };
     let mut captured = Vec::new();
     let mut stdout = std::io::stdout().lock();
@@ -231,6 +264,120 @@ fn run_restore(
     Ok(code::OK)
 }
 
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
+/// crash never leaves a partial file under the final name.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}", dir.display()))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("{}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+fn run_run(
+    kernel: Option<&Path>,
+    mem_size: u64,
+    vcpus: usize,
+    lines: usize,
+    out: &Path,
+    format: &str,
+    timeout: f64,
+) -> Result<u8> {
+    use snaptool::formats::firecracker::{self as fc, Layout};
+    use snaptool::runner::{self, RunOptions};
+    if vcpus != 1 {
+        anyhow::bail!("--vcpus {vcpus}: the runner boots one vCPU so far");
+    }
+    let layout = Layout::parse(format).ok_or_else(|| {
+        anyhow::anyhow!("--format {format}: not a layout snaptool writes (firecracker-6.0.0, firecracker-10.0.0)")
+    })?;
+    if !(timeout.is_finite() && timeout > 0.0) {
+        anyhow::bail!("--timeout must be a positive number of seconds");
+    }
+    let (elf, name) = match kernel {
+        Some(p) => (
+            std::fs::read(p).with_context(|| format!("{}", p.display()))?,
+            p.display().to_string(),
+        ),
+        None => (runner::BUILTIN_GUEST.to_vec(), "built-in guest".to_string()),
+    };
+    let opts = RunOptions {
+        lines: Some(lines),
+        timeout: std::time::Duration::from_secs_f64(timeout.min(86_400.0)),
+        drain: true,
+    };
+    let taken = runner::boot_and_snapshot(&elf, &name, mem_size << 20, &opts)?;
+    if taken.report.lines < lines {
+        anyhow::bail!(
+            "the guest printed {} of {lines} lines before the {timeout} s timeout",
+            taken.report.lines
+        );
+    }
+    let file = fc::from_model(&taken.snapshot, layout)?;
+    let invented = fc::invented_fields(&taken.snapshot, layout);
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    write_atomic(&out.join("mem"), &taken.memory)?;
+    write_atomic(&out.join("serial-before.log"), &taken.serial)?;
+    write_atomic(&out.join("vmstate"), &fc::write(&file)?)?;
+    print(&String::from_utf8_lossy(&taken.serial))?;
+    eprintln!(
+        "snaptool: snapshot after {} lines: {}/vmstate ({}), {}/mem ({} MiB)",
+        taken.report.lines,
+        out.display(),
+        layout.info().id,
+        out.display(),
+        mem_size
+    );
+    for f in invented {
+        eprintln!("snaptool: filled with Firecracker's default: {f}");
+    }
+    Ok(code::OK)
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_demo(json: bool) -> Result<u8> {
+    let dir = tempfile::tempdir()?;
+    let rows = snaptool::demo::demo(dir.path(), 10, 10)?;
+    let ok = rows.iter().all(|r| r.ok());
+    if json {
+        print(&(serde_json::to_string_pretty(&rows)? + "\n"))?;
+    } else {
+        let yes = |b: bool| if b { "OK" } else { "FAIL" };
+        let mut s = format!(
+            "{:<22} {:<9} {:<9} {:<10} {:>14}  {}\n",
+            "layout", "written", "restored", "continues", "first byte ms", "note"
+        );
+        for r in &rows {
+            s.push_str(&format!(
+                "{:<22} {:<9} {:<9} {:<10} {:>14}  {}\n",
+                r.layout,
+                yes(r.written),
+                yes(r.restored),
+                yes(r.continues),
+                r.first_byte_ms
+                    .map(|t| format!("{t:.1}"))
+                    .unwrap_or_else(|| "-".into()),
+                r.note
+            ));
+        }
+        s.push_str(if ok {
+            "demo: every layout restored and continued exactly\n"
+        } else {
+            "demo: FAILED\n"
+        });
+        print(&s)?;
+    }
+    Ok(if ok { code::OK } else { code::FINDINGS })
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -267,6 +414,26 @@ fn main() -> ExitCode {
             expect,
             json,
         } => run_restore(vmstate, mem, *lines, *timeout, expect.as_deref(), *json),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        Command::Run {
+            kernel,
+            mem_size,
+            vcpus,
+            snapshot_after_lines,
+            out,
+            format,
+            timeout,
+        } => run_run(
+            kernel.as_deref(),
+            *mem_size,
+            *vcpus,
+            *snapshot_after_lines,
+            out,
+            format,
+            *timeout,
+        ),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        Command::Demo { json } => run_demo(*json),
     };
     match result {
         Ok(c) => ExitCode::from(c),

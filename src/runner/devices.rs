@@ -56,6 +56,22 @@ impl Uart {
         }
     }
 
+    /// The registers as snapshot state.
+    pub fn state(&self) -> UartState {
+        UartState {
+            baud_divisor_low: self.dll,
+            baud_divisor_high: self.dlm,
+            interrupt_enable: self.ier,
+            interrupt_identification: 0x01,
+            line_control: self.lcr,
+            line_status: LSR_IDLE,
+            modem_control: self.mcr,
+            modem_status: self.msr,
+            scratch: self.scr,
+            in_buffer: Default::default(),
+        }
+    }
+
     /// Register write at `offset` (0–7); returns the byte transmitted, if any.
     pub fn write(&mut self, offset: u16, v: u8) -> Option<u8> {
         let dlab = self.lcr & LCR_DLAB != 0;

@@ -11,6 +11,8 @@
 #![allow(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod boot;
+mod capture;
 mod devices;
 mod state;
 
@@ -32,7 +34,10 @@ use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use vm_memory::{FileOffset, MmapRegion};
+use vm_memory::{FileOffset, MmapRegion, VolatileMemory};
+
+/// snaptool's built-in guest (`guest/demo.S`): prints `step NNNNNN h=…` lines on COM1.
+pub static BUILTIN_GUEST: &[u8] = include_bytes!("../../guest/demo.elf");
 
 /// Where KVM puts the TSS on Intel hosts (as Firecracker does).
 const TSS_ADDRESS: usize = 0xfffb_d000;
@@ -87,6 +92,9 @@ pub struct RunOptions {
     pub lines: Option<usize>,
     /// Stop after this long in any case.
     pub timeout: Duration,
+    /// Keep every byte printed before the vCPUs actually stopped (for snapshots), instead of
+    /// cutting the output after the requested line.
+    pub drain: bool,
 }
 
 /// Why the run ended.
@@ -203,7 +211,7 @@ pub fn restore(
         let _ = fd.kvmclock_ctrl();
     }
     report.restore_ms = started.elapsed().as_secs_f64() * 1e3;
-    let bus = run(vcpus, bus, opts, out, &mut report)?;
+    let (bus, _) = run(vcpus, bus, opts, out, &mut report)?;
     report.unhandled_ports = bus
         .other_ports
         .iter()
@@ -486,7 +494,7 @@ fn run(
     opts: &RunOptions,
     out: &mut dyn FnMut(&[u8]),
     report: &mut RunReport,
-) -> Result<Bus, RunError> {
+) -> Result<(Bus, Vec<VcpuFd>), RunError> {
     use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
     let kick = SIGRTMIN();
     register_signal_handler(kick, kick_handler)
@@ -530,23 +538,44 @@ fn run(
             }
         }
     };
-    if report.stop != StopReason::Lines && !line_buf.is_empty() {
+    if report.stop != StopReason::Lines && !line_buf.is_empty() && !opts.drain {
         out(&line_buf);
+        line_buf.clear();
     }
     stop.store(true, Ordering::SeqCst);
+    let mut fds = Vec::new();
     for h in handles {
         while !h.is_finished() {
             let _ = h.kill(kick);
             std::thread::sleep(Duration::from_millis(5));
         }
-        let _ = h.join();
+        fds.push(
+            h.join()
+                .map_err(|_| RunError::Internal("a vCPU thread panicked".into()))?,
+        );
+    }
+    // What the vCPUs printed after the stop decision but before they stopped: with `drain`, it
+    // belongs to the output (a snapshot taken now must not lose it).
+    if opts.drain {
+        let rest: Vec<u8> = rx
+            .try_iter()
+            .filter_map(|e| match e {
+                Event::Serial(b) => Some(b),
+                Event::Stop(_) => None,
+            })
+            .collect();
+        report.serial_bytes += rest.len();
+        line_buf.extend_from_slice(&rest);
+        if !line_buf.is_empty() {
+            out(&line_buf);
+        }
     }
     let bus =
         Arc::try_unwrap(bus).map_err(|_| RunError::Internal("device bus still shared".into()))?;
-    Ok(bus.into_inner().unwrap_or_else(|p| p.into_inner()))
+    Ok((bus.into_inner().unwrap_or_else(|p| p.into_inner()), fds))
 }
 
-fn vcpu_loop(mut fd: VcpuFd, bus: &Mutex<Bus>, tx: &Sender<Event>, stop: &AtomicBool) {
+fn vcpu_loop(mut fd: VcpuFd, bus: &Mutex<Bus>, tx: &Sender<Event>, stop: &AtomicBool) -> VcpuFd {
     let lock = || bus.lock().unwrap_or_else(|p| p.into_inner());
     while !stop.load(Ordering::SeqCst) {
         let event = match fd.run() {
@@ -583,8 +612,154 @@ fn vcpu_loop(mut fd: VcpuFd, bus: &Mutex<Bus>, tx: &Sender<Event>, stop: &Atomic
         if let Some(ev) = event {
             let last = matches!(ev, Event::Stop(_));
             if tx.send(ev).is_err() || last {
-                return;
+                break;
             }
         }
     }
+    fd
+}
+
+/// Checks that `elf` is a kernel the runner can boot and returns its entry point (the ELF
+/// parsing of [`boot_and_snapshot`], without KVM).
+///
+/// # Errors
+/// [`RunError::Refused`] naming what is wrong with the file.
+pub fn kernel_entry(elf: &[u8]) -> Result<u64, RunError> {
+    boot::parse_elf(elf).map(|(entry, _)| entry)
+}
+
+/// A snapshot the runner took of a VM it booted.
+pub struct Taken {
+    /// The state, as the neutral model (provenance: `snaptool-runner`).
+    pub snapshot: Snapshot,
+    /// Guest memory, as the memory file's bytes.
+    pub memory: Vec<u8>,
+    /// What the guest printed before the snapshot.
+    pub serial: Vec<u8>,
+    /// How the run went.
+    pub report: RunReport,
+}
+
+/// Boots the ELF `kernel` with `mem_size` bytes of RAM and one vCPU, runs it until the options
+/// say stop, pauses it and snapshots it.
+///
+/// # Errors
+/// When the kernel cannot be loaded, KVM fails, or the guest stops on its own.
+pub fn boot_and_snapshot(
+    kernel: &[u8],
+    kernel_name: &str,
+    mem_size: u64,
+    opts: &RunOptions,
+) -> Result<Taken, RunError> {
+    if mem_size < (2 << 20) || mem_size % (2 << 20) != 0 || mem_size > (1 << 30) {
+        return Err(RunError::Refused(format!(
+            "memory size {mem_size} bytes; expected a multiple of 2 MiB from 2 MiB to 1 GiB"
+        )));
+    }
+    let started = Instant::now();
+    let mem = MmapRegion::<()>::new(mem_size as usize)
+        .map_err(|e| RunError::Internal(format!("allocating guest memory: {e}")))?;
+    let entry = boot::load(&mem, kernel)?;
+    let mut snapshot = Snapshot {
+        provenance: Provenance {
+            format: "snaptool".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            layout: "snaptool-runner".into(),
+            encoding: "in memory".into(),
+            arch: Arch::X86_64,
+            releases: Vec::new(),
+        },
+        vm: VmInfo {
+            mem_size_mib: Some(mem_size >> 20),
+            smt: Some(false),
+            cpu_template: Some("None".into()),
+            boot_source: Some(BootSource {
+                kernel_image_path: kernel_name.into(),
+                initrd_path: None,
+                boot_args: None,
+            }),
+            huge_pages: Some("None".into()),
+            ..Default::default()
+        },
+        memory: MemoryLayout {
+            regions: vec![MemoryRegion {
+                guest_addr: 0,
+                size: mem_size,
+                file_offset: 0,
+                explicit_offset: false,
+                kind: RegionKind::Dram,
+                plugged: Vec::new(),
+                read_only: false,
+            }],
+            page_size: PAGE,
+        },
+        vcpus: Vec::new(),
+        platform: Platform::X86_64(Box::default()),
+        devices: Vec::new(),
+        extensions: Default::default(),
+    };
+    let kvm = Kvm::new().map_err(kvm_err("opening /dev/kvm"))?;
+    let vm = create_vm(&kvm, &snapshot, std::slice::from_ref(&mem))?;
+    let fd = vm.create_vcpu(0).map_err(kvm_err("creating vCPU 0"))?;
+    boot::setup_vcpu(&kvm, &fd, entry)?;
+    let mut report = RunReport {
+        stop: StopReason::Timeout,
+        serial_bytes: 0,
+        lines: 0,
+        restore_ms: started.elapsed().as_secs_f64() * 1e3,
+        first_byte_ms: None,
+        restored: Vec::new(),
+        defaults: Vec::new(),
+        warnings: Vec::new(),
+        not_emulated: Vec::new(),
+        unhandled_ports: BTreeMap::new(),
+        mmio_accesses: 0,
+    };
+    let mut serial = Vec::new();
+    let opts = RunOptions {
+        drain: true,
+        ..opts.clone()
+    };
+    let (bus, mut fds) = run(
+        vec![fd],
+        Bus::default(),
+        &opts,
+        &mut |b| serial.extend_from_slice(b),
+        &mut report,
+    )?;
+    if !matches!(report.stop, StopReason::Lines | StopReason::Timeout) {
+        return Err(RunError::Refused(format!(
+            "the guest stopped before the snapshot: {:?}",
+            report.stop
+        )));
+    }
+    for fd in &mut fds {
+        // Let KVM finish an instruction interrupted by the stop (e.g. a port write) so the saved
+        // registers are at an instruction boundary.
+        fd.set_kvm_immediate_exit(1);
+        let _ = fd.run();
+        fd.set_kvm_immediate_exit(0);
+        snapshot
+            .vcpus
+            .push(Vcpu::X86_64(Box::new(capture::vcpu(&kvm, &vm, fd)?)));
+    }
+    snapshot.platform = Platform::X86_64(Box::new(capture::platform(&vm)?));
+    let mut serial_dev = Device::new("serial", DeviceKind::Serial);
+    serial_dev.transport = Some(Transport::Port {
+        base: COM1,
+        irq: Some(4),
+    });
+    serial_dev.uart = Some(bus.uart.state());
+    snapshot.devices.push(serial_dev);
+    let mut memory = vec![0u8; mem_size as usize];
+    vm_memory::Bytes::read_slice(&mem.as_volatile_slice(), &mut memory, 0)
+        .map_err(|e| RunError::Internal(format!("reading guest memory: {e}")))?;
+    drop(fds);
+    drop(vm);
+    Ok(Taken {
+        snapshot,
+        memory,
+        serial,
+        report,
+    })
 }

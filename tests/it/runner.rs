@@ -42,6 +42,7 @@ fn run(
     let opts = RunOptions {
         lines: Some(lines),
         timeout: Duration::from_secs(secs),
+        drain: false,
     };
     let r = runner::restore(m, mem, &opts, &mut |b| got.extend_from_slice(b))?;
     Ok((r, got))
@@ -149,4 +150,58 @@ fn hostile_models_are_refused() {
         .set_len(32 << 20)
         .unwrap();
     refused(&m, &short, "needs bytes");
+}
+
+/// The demo: the built-in guest, snapshotted, written in every layout, restored, continues.
+#[test]
+fn demo_every_layout_continues() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let rows = snaptool::demo::demo(dir.path(), 6, 6).unwrap();
+    assert_eq!(rows.len(), fc::LAYOUTS.len());
+    for r in &rows {
+        assert!(r.ok(), "{r:?}");
+    }
+}
+
+/// `run` then `restore` through the binary: the sequence continues with no gap.
+#[test]
+fn run_then_restore_continues() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let bin = env!("CARGO_BIN_EXE_snaptool");
+    for format in ["firecracker-6.0.0", "firecracker@1.16"] {
+        let o = std::process::Command::new(bin)
+            .args([
+                "run",
+                "--snapshot-after-lines",
+                "4",
+                "--format",
+                format,
+                "--out",
+            ])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r = std::process::Command::new(bin)
+            .args(["restore", "--lines", "5"])
+            .arg(out.join("vmstate"))
+            .arg("--mem")
+            .arg(out.join("mem"))
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        let before = std::fs::read(out.join("serial-before.log")).unwrap();
+        assert_eq!(
+            snaptool::demo::check_counter(&before, &r.stdout, 5),
+            Ok(5),
+            "{format}"
+        );
+    }
 }

@@ -190,20 +190,6 @@ pub(crate) fn ext<T: Serialize>(layout: &str, v: &T) -> Extension {
     }
 }
 
-/// A model extension back as the layout's type.
-pub(crate) fn from_ext<T: DeserializeOwned>(
-    m: &Snapshot,
-    key: &str,
-    layout: &str,
-) -> Result<T, WriteError> {
-    let e = m.extensions.get(key).ok_or_else(|| {
-        WriteError::Model(format!(
-            "the model has no `{key}` for {layout}; building it from other formats is not supported yet"
-        ))
-    })?;
-    value_as(&e.value, key, layout)
-}
-
 /// Deserializes a JSON value as a layout type, naming the key in the error.
 pub(crate) fn value_as<T: DeserializeOwned>(
     v: &Value,

@@ -431,6 +431,33 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// The fields [`from_model`] fills with Firecracker's defaults for `layout` because the model
+/// does not carry them; a converter reports these.
+pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
+    match layout {
+        Layout::V6_0_0 => Vec::new(),
+        Layout::V10_0_0 => v10::convert::invented(m),
+    }
+}
+
+impl Layout {
+    /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`, ...
+    pub fn parse(s: &str) -> Option<Layout> {
+        let t = s.trim();
+        let t = t.strip_prefix("firecracker").unwrap_or(t);
+        let t = t.trim_start_matches(['-', '@']);
+        LAYOUTS.iter().map(|l| l.layout).find(|&l| {
+            let info = l.info();
+            info.version.to_string() == t
+                || info.releases.iter().any(|r| {
+                    let r = r.trim_start_matches('v');
+                    let t = t.trim_start_matches('v');
+                    r == t || r.starts_with(&format!("{t}."))
+                })
+        })
+    }
+}
+
 /// Builds a file of `layout` from the model (header magic from its arch).
 ///
 /// # Errors

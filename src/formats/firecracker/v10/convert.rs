@@ -318,31 +318,59 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
         },
         huge_pages,
         caps,
-        alloc: cc::from_ext(m, KEY_ALLOC, LAYOUT)?,
+        alloc: match m.extensions.get(KEY_ALLOC) {
+            Some(e) => cc::value_as(&e.value, KEY_ALLOC, LAYOUT)?,
+            None => cc::value_as(&defaults()["resource_allocator"], KEY_ALLOC, LAYOUT)?,
+        },
     })
 }
 
+/// What Firecracker v1.16.1 records for a VM without devices, for state another producer lacks.
+fn defaults() -> Value {
+    serde_json::from_str(include_str!("defaults.json")).unwrap_or(Value::Null)
+}
+
+/// The fields [`x86_from_model`] / [`aarch64_from_model`] fill from Firecracker's defaults
+/// because the model does not carry them (empty for models read from a 10.0.0 file).
+pub fn invented(m: &Snapshot) -> Vec<String> {
+    let mut out = Vec::new();
+    if !m.extensions.contains_key(KEY_ALLOC) {
+        out.push("vm_state.resource_allocator (Firecracker v1.16.1's allocation for a VM without devices)".into());
+    }
+    if !m.devices.iter().any(|d| d.vmgenid.is_some()) {
+        out.push(
+            "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
+        );
+    }
+    if !m
+        .devices
+        .iter()
+        .any(|d| d.kind == DeviceKind::VmClock && d.raw.is_some())
+    {
+        out.push("device_states.acpi_state.vmclock (Firecracker's initial vmclock page)".into());
+    }
+    out
+}
+
 fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
-    let g = m.devices.iter().find_map(|d| d.vmgenid).ok_or_else(|| {
-        WriteError::Model(format!(
-            "{LAYOUT} needs a VMGenID device; the model has none"
-        ))
-    })?;
-    let clock = m
+    let d = defaults();
+    let vmgenid = match m.devices.iter().find_map(|d| d.vmgenid) {
+        Some(g) => VmGenIdState {
+            gsi: g.gsi,
+            addr: g.addr,
+        },
+        None => cc::value_as(&d["vmgenid"], "vmgenid", LAYOUT)?,
+    };
+    let vmclock = match m
         .devices
         .iter()
         .find(|d| d.kind == DeviceKind::VmClock)
         .and_then(|d| d.raw.as_ref())
-        .ok_or_else(|| {
-            WriteError::Model(format!("{LAYOUT} needs vmclock state; the model has none"))
-        })?;
-    Ok(AcpiDeviceManagerState {
-        vmgenid: VmGenIdState {
-            gsi: g.gsi,
-            addr: g.addr,
-        },
-        vmclock: cc::value_as(&clock.value, "devices.vmclock", LAYOUT)?,
-    })
+    {
+        Some(c) => cc::value_as(&c.value, "devices.vmclock", LAYOUT)?,
+        None => cc::value_as(&d["vmclock"], "vmclock", LAYOUT)?,
+    };
+    Ok(AcpiDeviceManagerState { vmgenid, vmclock })
 }
 
 fn serial_from_model(m: &Snapshot) -> Option<SerialState> {
