@@ -97,8 +97,13 @@ pub fn demo(dir: &Path, before_lines: usize, after_lines: usize) -> Result<Vec<D
         timeout: Duration::from_secs(60),
         drain: true,
     };
-    let taken =
-        runner::boot_and_snapshot(runner::BUILTIN_GUEST, "built-in guest", 64 << 20, &opts)?;
+    let taken = runner::boot_and_snapshot(
+        runner::BUILTIN_GUEST,
+        "built-in guest",
+        64 << 20,
+        &opts,
+        None,
+    )?;
     let io = |e: std::io::Error| RunError::Internal(format!("{}: {e}", dir.display()));
     let mem = dir.join("mem");
     std::fs::write(&mem, &taken.memory).map_err(io)?;

@@ -79,6 +79,10 @@ enum Command {
         /// Snapshot after the guest printed this many lines.
         #[arg(long, default_value_t = 10)]
         snapshot_after_lines: usize,
+        /// Also take a diff snapshot (vmstate.diff, sparse mem.diff from the KVM dirty log) after
+        /// this many more lines.
+        #[arg(long)]
+        diff_after_lines: Option<usize>,
         /// Directory for vmstate, mem and serial-before.log.
         #[arg(long)]
         out: PathBuf,
@@ -286,7 +290,7 @@ fn run_run(
     kernel: Option<&Path>,
     mem_size: u64,
     vcpus: usize,
-    lines: usize,
+    (lines, diff_lines): (usize, Option<usize>),
     out: &Path,
     format: &str,
     timeout: f64,
@@ -314,7 +318,7 @@ fn run_run(
         timeout: std::time::Duration::from_secs_f64(timeout.min(86_400.0)),
         drain: true,
     };
-    let taken = runner::boot_and_snapshot(&elf, &name, mem_size << 20, &opts)?;
+    let taken = runner::boot_and_snapshot(&elf, &name, mem_size << 20, &opts, diff_lines)?;
     if taken.report.lines < lines {
         anyhow::bail!(
             "the guest printed {} of {lines} lines before the {timeout} s timeout",
@@ -327,7 +331,24 @@ fn run_run(
     write_atomic(&out.join("mem"), &taken.memory)?;
     write_atomic(&out.join("serial-before.log"), &taken.serial)?;
     write_atomic(&out.join("vmstate"), &fc::write(&file)?)?;
-    print(&String::from_utf8_lossy(&taken.serial))?;
+    if let Some(d) = &taken.diff {
+        let dfile = fc::from_model(&d.snapshot, layout)?;
+        let tmp = tempfile::NamedTempFile::new_in(out)?;
+        runner::write_sparse(tmp.as_file(), &d.memory, &d.dirty_pages, mem_size << 20)?;
+        tmp.persist(out.join("mem.diff"))
+            .with_context(|| format!("{}", out.join("mem.diff").display()))?;
+        write_atomic(&out.join("serial-before-diff.log"), &d.serial)?;
+        write_atomic(&out.join("vmstate.diff"), &fc::write(&dfile)?)?;
+        eprintln!(
+            "snaptool: diff snapshot: {}/vmstate.diff, {}/mem.diff ({} dirty pages)",
+            out.display(),
+            out.display(),
+            d.dirty_pages.len()
+        );
+    }
+    print(&String::from_utf8_lossy(
+        taken.diff.as_ref().map_or(&taken.serial, |d| &d.serial),
+    ))?;
     eprintln!(
         "snaptool: snapshot after {} lines: {}/vmstate ({}), {}/mem ({} MiB)",
         taken.report.lines,
@@ -420,6 +441,7 @@ fn main() -> ExitCode {
             mem_size,
             vcpus,
             snapshot_after_lines,
+            diff_after_lines,
             out,
             format,
             timeout,
@@ -427,7 +449,7 @@ fn main() -> ExitCode {
             kernel.as_deref(),
             *mem_size,
             *vcpus,
-            *snapshot_after_lines,
+            (*snapshot_after_lines, *diff_after_lines),
             out,
             format,
             *timeout,

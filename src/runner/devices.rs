@@ -118,7 +118,7 @@ pub enum PortEffect {
 }
 
 /// Every device the runner emulates, plus counters for the rest.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Bus {
     /// COM1.
     pub uart: Uart,

@@ -177,7 +177,7 @@ pub fn restore(
             kvm.get_max_vcpus().min(MAX_VCPUS)
         )));
     }
-    let vm = create_vm(&kvm, snapshot, &regions)?;
+    let vm = create_vm(&kvm, snapshot, &regions, false)?;
     let mut vcpus = Vec::new();
     for (i, v) in snapshot.vcpus.iter().enumerate() {
         let Vcpu::X86_64(v) = v else {
@@ -299,7 +299,12 @@ fn map_memory(s: &Snapshot, path: &Path) -> Result<Vec<MmapRegion<()>>, RunError
     Ok(out)
 }
 
-fn create_vm(kvm: &Kvm, s: &Snapshot, regions: &[MmapRegion<()>]) -> Result<VmFd, RunError> {
+fn create_vm(
+    kvm: &Kvm,
+    s: &Snapshot,
+    regions: &[MmapRegion<()>],
+    dirty_log: bool,
+) -> Result<VmFd, RunError> {
     let vm = kvm.create_vm().map_err(kvm_err("creating the VM"))?;
     vm.set_tss_address(TSS_ADDRESS)
         .map_err(kvm_err("setting the TSS address"))?;
@@ -313,7 +318,11 @@ fn create_vm(kvm: &Kvm, s: &Snapshot, regions: &[MmapRegion<()>]) -> Result<VmFd
     for (slot, (r, m)) in s.memory.regions.iter().zip(regions).enumerate() {
         let region = kvm_userspace_memory_region {
             slot: slot as u32,
-            flags: 0,
+            flags: if dirty_log {
+                kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES
+            } else {
+                0
+            },
             guest_phys_addr: r.guest_addr,
             memory_size: r.size,
             userspace_addr: m.as_ptr() as u64,
@@ -638,6 +647,43 @@ pub struct Taken {
     pub serial: Vec<u8>,
     /// How the run went.
     pub report: RunReport,
+    /// A diff snapshot taken later, when asked for.
+    pub diff: Option<TakenDiff>,
+}
+
+/// A diff snapshot: the state at a later point and the pages written since the full snapshot.
+pub struct TakenDiff {
+    /// The state at the diff point.
+    pub snapshot: Snapshot,
+    /// Guest memory at the diff point (only `dirty_pages` go into the diff file).
+    pub memory: Vec<u8>,
+    /// Indices of the 4 KiB pages the guest wrote since the full snapshot (KVM dirty log).
+    pub dirty_pages: Vec<u64>,
+    /// What the guest printed from the start up to the diff snapshot.
+    pub serial: Vec<u8>,
+}
+
+/// Writes a sparse diff memory file of `len` bytes: only `pages` (4 KiB page indices) of
+/// `memory` are written, every other page is a hole.
+///
+/// # Errors
+/// I/O errors.
+pub fn write_sparse(file: &File, memory: &[u8], pages: &[u64], len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.set_len(len)?;
+    let mut i = 0;
+    while i < pages.len() {
+        let mut j = i + 1;
+        while j < pages.len() && pages[j] == pages[j - 1] + 1 {
+            j += 1;
+        }
+        let start = (pages[i] * PAGE) as usize;
+        let end = ((pages[j - 1] + 1) * PAGE) as usize;
+        let chunk = memory.get(start..end.min(memory.len())).unwrap_or_default();
+        file.write_all_at(chunk, start as u64)?;
+        i = j;
+    }
+    Ok(())
 }
 
 /// Boots the ELF `kernel` with `mem_size` bytes of RAM and one vCPU, runs it until the options
@@ -650,6 +696,7 @@ pub fn boot_and_snapshot(
     kernel_name: &str,
     mem_size: u64,
     opts: &RunOptions,
+    diff_lines: Option<usize>,
 ) -> Result<Taken, RunError> {
     if mem_size < (2 << 20) || mem_size % (2 << 20) != 0 || mem_size > (1 << 30) {
         return Err(RunError::Refused(format!(
@@ -660,7 +707,7 @@ pub fn boot_and_snapshot(
     let mem = MmapRegion::<()>::new(mem_size as usize)
         .map_err(|e| RunError::Internal(format!("allocating guest memory: {e}")))?;
     let entry = boot::load(&mem, kernel)?;
-    let mut snapshot = Snapshot {
+    let snapshot = Snapshot {
         provenance: Provenance {
             format: "snaptool".into(),
             version: env!("CARGO_PKG_VERSION").into(),
@@ -699,7 +746,7 @@ pub fn boot_and_snapshot(
         extensions: Default::default(),
     };
     let kvm = Kvm::new().map_err(kvm_err("opening /dev/kvm"))?;
-    let vm = create_vm(&kvm, &snapshot, std::slice::from_ref(&mem))?;
+    let vm = create_vm(&kvm, &snapshot, std::slice::from_ref(&mem), true)?;
     let fd = vm.create_vcpu(0).map_err(kvm_err("creating vCPU 0"))?;
     boot::setup_vcpu(&kvm, &fd, entry)?;
     let mut report = RunReport {
@@ -727,33 +774,52 @@ pub fn boot_and_snapshot(
         &mut |b| serial.extend_from_slice(b),
         &mut report,
     )?;
-    if !matches!(report.stop, StopReason::Lines | StopReason::Timeout) {
-        return Err(RunError::Refused(format!(
-            "the guest stopped before the snapshot: {:?}",
-            report.stop
-        )));
-    }
-    for fd in &mut fds {
-        // Let KVM finish an instruction interrupted by the stop (e.g. a port write) so the saved
-        // registers are at an instruction boundary.
-        fd.set_kvm_immediate_exit(1);
-        let _ = fd.run();
-        fd.set_kvm_immediate_exit(0);
-        snapshot
-            .vcpus
-            .push(Vcpu::X86_64(Box::new(capture::vcpu(&kvm, &vm, fd)?)));
-    }
-    snapshot.platform = Platform::X86_64(Box::new(capture::platform(&vm)?));
-    let mut serial_dev = Device::new("serial", DeviceKind::Serial);
-    serial_dev.transport = Some(Transport::Port {
-        base: COM1,
-        irq: Some(4),
-    });
-    serial_dev.uart = Some(bus.uart.state());
-    snapshot.devices.push(serial_dev);
-    let mut memory = vec![0u8; mem_size as usize];
-    vm_memory::Bytes::read_slice(&mem.as_volatile_slice(), &mut memory, 0)
-        .map_err(|e| RunError::Internal(format!("reading guest memory: {e}")))?;
+    ensure_running(&report)?;
+    let (snapshot, memory) = capture_all(&kvm, &vm, &mut fds, &bus, &mem, snapshot)?;
+    let diff = match diff_lines {
+        None => None,
+        Some(n) => {
+            let size = mem.size();
+            // Clears the log: from here on it holds the pages written after the full snapshot.
+            vm.get_dirty_log(0, size)
+                .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
+            let mut dserial = serial.clone();
+            let dopts = RunOptions {
+                lines: Some(n),
+                ..opts.clone()
+            };
+            let mut dreport = report.clone();
+            dreport.lines = 0;
+            let (bus, mut fds2) = run(
+                fds,
+                bus,
+                &dopts,
+                &mut |b| dserial.extend_from_slice(b),
+                &mut dreport,
+            )?;
+            ensure_running(&dreport)?;
+            let (dsnap, dmem) = capture_all(&kvm, &vm, &mut fds2, &bus, &mem, snapshot.clone())?;
+            let bitmap = vm
+                .get_dirty_log(0, size)
+                .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
+            let dirty_pages = bitmap
+                .iter()
+                .enumerate()
+                .flat_map(|(w, &bits)| {
+                    (0..64u64)
+                        .filter(move |b| bits & (1 << b) != 0)
+                        .map(move |b| w as u64 * 64 + b)
+                })
+                .collect();
+            fds = fds2;
+            Some(TakenDiff {
+                snapshot: dsnap,
+                memory: dmem,
+                dirty_pages,
+                serial: dserial,
+            })
+        }
+    };
     drop(fds);
     drop(vm);
     Ok(Taken {
@@ -761,5 +827,84 @@ pub fn boot_and_snapshot(
         memory,
         serial,
         report,
+        diff,
     })
+}
+
+fn ensure_running(report: &RunReport) -> Result<(), RunError> {
+    if matches!(report.stop, StopReason::Lines | StopReason::Timeout) {
+        Ok(())
+    } else {
+        Err(RunError::Refused(format!(
+            "the guest stopped before the snapshot: {:?}",
+            report.stop
+        )))
+    }
+}
+
+/// Pauses at an instruction boundary and captures every vCPU, the platform, the UART and memory
+/// into a copy of `base`.
+fn capture_all(
+    kvm: &Kvm,
+    vm: &VmFd,
+    fds: &mut [VcpuFd],
+    bus: &Bus,
+    mem: &MmapRegion<()>,
+    mut base: Snapshot,
+) -> Result<(Snapshot, Vec<u8>), RunError> {
+    base.vcpus.clear();
+    for fd in fds.iter_mut() {
+        // Let KVM finish an instruction interrupted by the stop (e.g. a port write) so the saved
+        // registers are at an instruction boundary.
+        fd.set_kvm_immediate_exit(1);
+        let _ = fd.run();
+        fd.set_kvm_immediate_exit(0);
+        base.vcpus
+            .push(Vcpu::X86_64(Box::new(capture::vcpu(kvm, vm, fd)?)));
+    }
+    base.platform = Platform::X86_64(Box::new(capture::platform(vm)?));
+    let mut serial_dev = Device::new("serial", DeviceKind::Serial);
+    serial_dev.transport = Some(Transport::Port {
+        base: COM1,
+        irq: Some(4),
+    });
+    serial_dev.uart = Some(bus.uart.state());
+    base.devices = vec![serial_dev];
+    let mut memory = vec![0u8; mem.size()];
+    vm_memory::Bytes::read_slice(&mem.as_volatile_slice(), &mut memory, 0)
+        .map_err(|e| RunError::Internal(format!("reading guest memory: {e}")))?;
+    Ok((base, memory))
+}
+
+/// The data extents `(start, end)` of a sparse file, found with `SEEK_DATA` / `SEEK_HOLE`: the
+/// pages a diff memory file holds (everything else is a hole, an unchanged page).
+///
+/// # Errors
+/// I/O errors other than "no more data".
+pub fn data_extents(file: &File) -> std::io::Result<Vec<(u64, u64)>> {
+    use std::os::unix::io::AsRawFd;
+    let len = i64::try_from(file.metadata()?.len()).unwrap_or(i64::MAX);
+    let fd = file.as_raw_fd();
+    let mut out = Vec::new();
+    let mut pos = 0i64;
+    while pos < len {
+        // SAFETY: lseek takes a descriptor `file` keeps open for this call and plain integers;
+        // it touches no memory of ours.
+        let start = unsafe { libc::lseek(fd, pos, libc::SEEK_DATA) };
+        if start < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ENXIO) {
+                break;
+            }
+            return Err(e);
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
+        if end < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        out.push((start as u64, end as u64));
+        pos = end;
+    }
+    Ok(out)
 }
