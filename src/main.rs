@@ -268,6 +268,15 @@ fn run_restore(
     Ok(code::OK)
 }
 
+/// A temporary output file in `dir`, readable by everyone like a file `create` would make.
+fn new_output(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}", dir.display()))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    Ok(tmp)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory and a rename, so a
 /// crash never leaves a partial file under the final name.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -333,7 +342,7 @@ fn run_run(
     write_atomic(&out.join("vmstate"), &fc::write(&file)?)?;
     if let Some(d) = &taken.diff {
         let dfile = fc::from_model(&d.snapshot, layout)?;
-        let tmp = tempfile::NamedTempFile::new_in(out)?;
+        let tmp = new_output(out)?;
         runner::write_sparse(tmp.as_file(), &d.memory, &d.dirty_pages, mem_size << 20)?;
         tmp.persist(out.join("mem.diff"))
             .with_context(|| format!("{}", out.join("mem.diff").display()))?;

@@ -98,12 +98,13 @@ pub struct RunOptions {
 }
 
 /// Why the run ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StopReason {
     /// The requested number of lines was printed.
     Lines,
     /// The timeout expired.
+    #[default]
     Timeout,
     /// The guest reset the machine through the i8042.
     Reset,
@@ -114,7 +115,7 @@ pub enum StopReason {
 }
 
 /// What happened during a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     /// Why it ended.
     pub stop: StopReason,
@@ -154,19 +155,7 @@ pub fn restore(
 ) -> Result<RunReport, RunError> {
     let started = Instant::now();
     check(snapshot)?;
-    let mut report = RunReport {
-        stop: StopReason::Timeout,
-        serial_bytes: 0,
-        lines: 0,
-        restore_ms: 0.0,
-        first_byte_ms: None,
-        restored: Vec::new(),
-        defaults: Vec::new(),
-        warnings: Vec::new(),
-        not_emulated: Vec::new(),
-        unhandled_ports: BTreeMap::new(),
-        mmio_accesses: 0,
-    };
+    let mut report = RunReport::default();
     // Declared before the VM so that the mappings outlive the memory slots that point at them.
     let regions = map_memory(snapshot, mem)?;
     let kvm = Kvm::new().map_err(kvm_err("opening /dev/kvm"))?;
@@ -750,17 +739,8 @@ pub fn boot_and_snapshot(
     let fd = vm.create_vcpu(0).map_err(kvm_err("creating vCPU 0"))?;
     boot::setup_vcpu(&kvm, &fd, entry)?;
     let mut report = RunReport {
-        stop: StopReason::Timeout,
-        serial_bytes: 0,
-        lines: 0,
         restore_ms: started.elapsed().as_secs_f64() * 1e3,
-        first_byte_ms: None,
-        restored: Vec::new(),
-        defaults: Vec::new(),
-        warnings: Vec::new(),
-        not_emulated: Vec::new(),
-        unhandled_ports: BTreeMap::new(),
-        mmio_accesses: 0,
+        ..RunReport::default()
     };
     let mut serial = Vec::new();
     let opts = RunOptions {
