@@ -3,9 +3,9 @@
 //! 2 MiB pages (PML4 at 0x9000), a flat GDT at 0x500, `rsi` = 0x7000 (an empty boot-params page),
 //! `rsp` = 0x8ff0, entry point in `rip`.
 
+use super::Vm;
 use super::{RunError, kvm_err};
 use kvm_ioctls::{Kvm, VcpuFd};
-use vm_memory::{Bytes as _, MmapRegion, VolatileMemory};
 
 const GDT: usize = 0x500;
 const IDT: usize = 0x520;
@@ -93,9 +93,9 @@ pub(super) fn parse_elf(b: &[u8]) -> Result<(u64, Vec<Segment>), RunError> {
 }
 
 /// Loads `elf` into `mem` (guest-physical 0) and returns the entry point.
-pub fn load(mem: &MmapRegion<()>, elf: &[u8]) -> Result<u64, RunError> {
+pub fn load(vm: &Vm, elf: &[u8]) -> Result<u64, RunError> {
     let (entry, segs) = parse_elf(elf)?;
-    let size = mem.size() as u64;
+    let size = vm.memory_size();
     for s in &segs {
         if s.paddr < LOW_LIMIT || s.paddr.checked_add(s.memsz).is_none_or(|e| e > size) {
             return Err(RunError::Refused(format!(
@@ -104,25 +104,16 @@ pub fn load(mem: &MmapRegion<()>, elf: &[u8]) -> Result<u64, RunError> {
             )));
         }
         let data = &elf[s.offset as usize..(s.offset + s.filesz) as usize];
-        let werr = |e: vm_memory::volatile_memory::Error| {
-            RunError::Internal(format!("loading the kernel: {e}"))
-        };
-        let m = mem.as_volatile_slice();
-        m.write_slice(data, s.paddr as usize).map_err(werr)?;
+        vm.write_memory(s.paddr, data)?;
         let zeros = vec![0u8; (s.memsz - s.filesz) as usize];
-        m.write_slice(&zeros, (s.paddr + s.filesz) as usize)
-            .map_err(werr)?;
+        vm.write_memory(s.paddr + s.filesz, &zeros)?;
     }
-    write_tables(mem)?;
+    write_tables(vm)?;
     Ok(entry)
 }
 
-fn write_tables(mem: &MmapRegion<()>) -> Result<(), RunError> {
-    let w = |off: usize, v: u64| {
-        mem.as_volatile_slice()
-            .write_obj(v, off)
-            .map_err(|e| RunError::Internal(format!("boot tables: {e}")))
-    };
+fn write_tables(vm: &Vm) -> Result<(), RunError> {
+    let w = |off: usize, v: u64| vm.write_memory(off as u64, &v.to_le_bytes());
     // null, 64-bit code, data, TSS
     for (i, d) in [
         0u64,

@@ -14,33 +14,31 @@
 mod boot;
 mod capture;
 mod devices;
+mod exec;
+mod restore;
 mod state;
+mod vm;
 
 pub use devices::{Bus, COM1, PortEffect, Uart};
+pub use vm::{Region, Vm};
+
+use exec::run;
+use restore::{check, map_memory, restore_platform, restore_vcpu};
 
 use crate::formats::firecracker::WriteError;
-use crate::kvm_abi::Irqchip;
 use crate::model::*;
-use kvm_bindings::{
-    KVM_PIT_SPEAKER_DUMMY, kvm_mp_state, kvm_pit_config, kvm_userspace_memory_region,
-};
-use kvm_ioctls::{Cap, Kvm, VcpuExit, VcpuFd, VmFd};
+use kvm_ioctls::VcpuFd;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use vm_memory::{FileOffset, MmapRegion, VolatileMemory};
+use vm_memory::MmapRegion;
 
 /// snaptool's built-in guest (`guest/demo.S`): prints `step NNNNNN h=…` lines on COM1.
 pub static BUILTIN_GUEST: &[u8] = include_bytes!("../../guest/demo.elf");
 
-/// Where KVM puts the TSS on Intel hosts (as Firecracker does).
-const TSS_ADDRESS: usize = 0xfffb_d000;
 /// Page size the memory slots must be aligned to.
 const PAGE: u64 = 4096;
 /// More vCPUs than any snapshot snaptool reads can hold.
@@ -156,17 +154,15 @@ pub fn restore(
     let started = Instant::now();
     check(snapshot)?;
     let mut report = RunReport::default();
-    // Declared before the VM so that the mappings outlive the memory slots that point at them.
     let regions = map_memory(snapshot, mem)?;
-    let kvm = Kvm::new().map_err(kvm_err("opening /dev/kvm"))?;
-    if snapshot.vcpus.len() > kvm.get_max_vcpus().min(MAX_VCPUS) {
+    let vm = Vm::new(regions)?;
+    let max = vm.kvm().get_max_vcpus().min(MAX_VCPUS);
+    if snapshot.vcpus.len() > max {
         return Err(RunError::Refused(format!(
-            "{} vCPUs; this host runs at most {}",
-            snapshot.vcpus.len(),
-            kvm.get_max_vcpus().min(MAX_VCPUS)
+            "{} vCPUs; this host runs at most {max}",
+            snapshot.vcpus.len()
         )));
     }
-    let vm = create_vm(&kvm, snapshot, &regions, false)?;
     let mut vcpus = Vec::new();
     for (i, v) in snapshot.vcpus.iter().enumerate() {
         let Vcpu::X86_64(v) = v else {
@@ -174,13 +170,11 @@ pub fn restore(
                 "aarch64 vCPU in an x86_64 snapshot".into(),
             ));
         };
-        let fd = vm
-            .create_vcpu(i as u64)
-            .map_err(kvm_err(format!("creating vCPU {i}")))?;
-        restore_vcpu(&vm, &fd, i, v, &mut report)?;
+        let fd = vm.create_vcpu(i as u64)?;
+        restore_vcpu(vm.fd(), &fd, i, v, &mut report)?;
         vcpus.push(fd);
     }
-    restore_platform(&vm, snapshot, &mut report)?;
+    restore_platform(vm.fd(), snapshot, &mut report)?;
     let mut bus = Bus::default();
     for d in &snapshot.devices {
         match (&d.kind, &d.uart, d.virtio.is_some()) {
@@ -208,413 +202,7 @@ pub fn restore(
         .collect();
     report.mmio_accesses = bus.mmio_accesses;
     drop(vm);
-    drop(regions);
     Ok(report)
-}
-
-/// Refuses snapshots that cannot run here, before touching KVM.
-fn check(s: &Snapshot) -> Result<(), RunError> {
-    if s.arch() != Arch::X86_64 {
-        return Err(RunError::Refused(format!(
-            "a {} snapshot cannot run on this x86_64 host",
-            s.arch().name()
-        )));
-    }
-    if s.vcpus.is_empty() || s.vcpus.len() > MAX_VCPUS {
-        return Err(RunError::Refused(format!(
-            "{} vCPUs; expected 1 to {MAX_VCPUS}",
-            s.vcpus.len()
-        )));
-    }
-    let regions = &s.memory.regions;
-    if regions.is_empty() {
-        return Err(RunError::Refused("no memory regions".into()));
-    }
-    for (i, r) in regions.iter().enumerate() {
-        if r.size == 0 || r.size % PAGE != 0 || r.guest_addr % PAGE != 0 {
-            return Err(RunError::Refused(format!(
-                "memory.regions[{i}]: 0x{:x}+0x{:x} is empty or not page-aligned",
-                r.guest_addr, r.size
-            )));
-        }
-        if r.guest_addr.checked_add(r.size).is_none() {
-            return Err(RunError::Refused(format!(
-                "memory.regions[{i}] runs past the end of the address space"
-            )));
-        }
-        for (j, o) in regions.iter().enumerate().skip(i + 1) {
-            if r.guest_addr < o.guest_addr + o.size && o.guest_addr < r.guest_addr + r.size {
-                return Err(RunError::Refused(format!(
-                    "memory.regions[{i}] overlaps memory.regions[{j}]"
-                )));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Maps every region `MAP_PRIVATE` from the memory file.
-fn map_memory(s: &Snapshot, path: &Path) -> Result<Vec<MmapRegion<()>>, RunError> {
-    let merr = |reason: String| RunError::Memory {
-        path: path.display().to_string(),
-        reason,
-    };
-    let file = File::open(path).map_err(|e| merr(e.to_string()))?;
-    let len = file.metadata().map_err(|e| merr(e.to_string()))?.len();
-    let mut out = Vec::new();
-    for (i, r) in s.memory.regions.iter().enumerate() {
-        let end = r.file_offset.checked_add(r.size);
-        if end.is_none_or(|e| e > len) {
-            return Err(merr(format!(
-                "{len} bytes, but memory.regions[{i}] needs bytes 0x{:x}..0x{:x}",
-                r.file_offset,
-                r.file_offset.saturating_add(r.size)
-            )));
-        }
-        let size = usize::try_from(r.size).map_err(|e| merr(e.to_string()))?;
-        let fo = FileOffset::new(
-            file.try_clone().map_err(|e| merr(e.to_string()))?,
-            r.file_offset,
-        );
-        let region = MmapRegion::<()>::build(
-            Some(fo),
-            size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE | libc::MAP_NORESERVE,
-        )
-        .map_err(|e| merr(format!("mapping memory.regions[{i}]: {e}")))?;
-        out.push(region);
-    }
-    Ok(out)
-}
-
-fn create_vm(
-    kvm: &Kvm,
-    s: &Snapshot,
-    regions: &[MmapRegion<()>],
-    dirty_log: bool,
-) -> Result<VmFd, RunError> {
-    let vm = kvm.create_vm().map_err(kvm_err("creating the VM"))?;
-    vm.set_tss_address(TSS_ADDRESS)
-        .map_err(kvm_err("setting the TSS address"))?;
-    vm.create_irq_chip()
-        .map_err(kvm_err("creating the in-kernel irqchip"))?;
-    let pit = kvm_pit_config {
-        flags: KVM_PIT_SPEAKER_DUMMY,
-        ..Default::default()
-    };
-    vm.create_pit2(pit).map_err(kvm_err("creating the PIT"))?;
-    for (slot, (r, m)) in s.memory.regions.iter().zip(regions).enumerate() {
-        let region = kvm_userspace_memory_region {
-            slot: slot as u32,
-            flags: if dirty_log {
-                kvm_bindings::KVM_MEM_LOG_DIRTY_PAGES
-            } else {
-                0
-            },
-            guest_phys_addr: r.guest_addr,
-            memory_size: r.size,
-            userspace_addr: m.as_ptr() as u64,
-        };
-        // SAFETY: `m` is a live mapping of exactly `r.size` bytes that the caller keeps alive
-        // until after the VM is dropped (`restore` declares the mappings before the VM), and the
-        // slots do not overlap (checked by `check`).
-        unsafe { vm.set_user_memory_region(region) }
-            .map_err(kvm_err(format!("adding memory slot {slot}")))?;
-    }
-    Ok(vm)
-}
-
-fn restore_vcpu(
-    vm: &VmFd,
-    fd: &VcpuFd,
-    i: usize,
-    v: &X86Vcpu,
-    report: &mut RunReport,
-) -> Result<(), RunError> {
-    let what = |s: &str| format!("vCPU {i}: {s}");
-    if let Some(khz) = v.tsc_khz {
-        let host = fd.get_tsc_khz().unwrap_or(0);
-        // Firecracker's rule: set the frequency when it differs by more than 250 ppm.
-        if u64::from(host.abs_diff(khz)) * 1_000_000 > u64::from(khz) * 250 {
-            match fd.set_tsc_khz(khz) {
-                Ok(()) => report.restored.push(what(&format!("TSC {khz} kHz"))),
-                Err(e) => report.warnings.push(what(&format!(
-                    "TSC frequency {khz} kHz could not be set (host {host} kHz): {e}"
-                ))),
-            }
-        }
-    }
-    fd.set_cpuid2(&state::cpuid(&v.cpuid)?)
-        .map_err(kvm_err(what("KVM_SET_CPUID2")))?;
-    match v.mp_state {
-        Some(m) => fd
-            .set_mp_state(kvm_mp_state { mp_state: m })
-            .map_err(kvm_err(what("KVM_SET_MP_STATE")))?,
-        None => report.defaults.push(what("mp_state")),
-    }
-    fd.set_regs(&state::regs(&v.regs)?)
-        .map_err(kvm_err(what("KVM_SET_REGS")))?;
-    fd.set_sregs(&state::sregs(&v.sregs)?)
-        .map_err(kvm_err(what("KVM_SET_SREGS")))?;
-    match &v.xsave {
-        Some(x) => set_xsave(vm, fd, x).map_err(kvm_err(what("KVM_SET_XSAVE")))?,
-        None => report.defaults.push(what("xsave (FPU/SSE/AVX)")),
-    }
-    match &v.xcrs {
-        Some(x) => fd
-            .set_xcrs(&state::xcrs(x)?)
-            .map_err(kvm_err(what("KVM_SET_XCRS")))?,
-        None => report.defaults.push(what("xcrs")),
-    }
-    match &v.debug_regs {
-        Some(d) => fd
-            .set_debug_regs(&state::debugregs(d)?)
-            .map_err(kvm_err(what("KVM_SET_DEBUGREGS")))?,
-        None => report.defaults.push(what("debug registers")),
-    }
-    match &v.lapic {
-        Some(l) => fd
-            .set_lapic(&state::lapic(l)?)
-            .map_err(kvm_err(what("KVM_SET_LAPIC")))?,
-        None => report.defaults.push(what("lapic")),
-    }
-    set_msrs(fd, i, &v.msrs, report)?;
-    match &v.events {
-        Some(e) => fd
-            .set_vcpu_events(&state::events(e)?)
-            .map_err(kvm_err(what("KVM_SET_VCPU_EVENTS")))?,
-        None => report.defaults.push(what("vcpu events")),
-    }
-    report.restored.push(what(&format!(
-        "regs, sregs, {} cpuid entries, {} MSRs",
-        v.cpuid.len(),
-        v.msrs.len()
-    )));
-    Ok(())
-}
-
-/// XSAVE through KVM_SET_XSAVE2 sized as the host asks, or plain KVM_SET_XSAVE on older hosts.
-fn set_xsave(vm: &VmFd, fd: &VcpuFd, x: &crate::model::Xsave) -> Result<(), kvm_ioctls::Error> {
-    let base = state::xsave(x).map_err(|_| kvm_ioctls::Error::new(libc::EINVAL))?;
-    let size = usize::try_from(vm.check_extension_int(Cap::Xsave2)).unwrap_or(0);
-    if size <= std::mem::size_of::<kvm_bindings::kvm_xsave>() {
-        // SAFETY: without KVM_CAP_XSAVE2 (or with an area that fits), KVM reads exactly
-        // `sizeof(kvm_xsave)` bytes, which is what `base` is.
-        return unsafe { fd.set_xsave(&base) };
-    }
-    let extra = (size - std::mem::size_of::<kvm_bindings::kvm_xsave>()).div_ceil(4);
-    let mut area =
-        kvm_bindings::Xsave::new(extra).map_err(|_| kvm_ioctls::Error::new(libc::ENOMEM))?;
-    // SAFETY: `as_mut_fam_struct` gives the header of a wrapper allocated for `extra` entries;
-    // only the fixed 4 KiB part is written here.
-    unsafe { area.as_mut_fam_struct() }.xsave = base;
-    for (dst, src) in area.as_mut_slice().iter_mut().zip(&x.extra) {
-        *dst = *src;
-    }
-    // SAFETY: `area` holds `sizeof(kvm_xsave) + 4 * extra` ≥ the size KVM_CAP_XSAVE2 reported,
-    // so KVM reads only allocated memory.
-    unsafe { fd.set_xsave2(&area) }
-}
-
-/// KVM_SET_MSRS in chunks; an MSR the host refuses is reported and skipped.
-fn set_msrs(fd: &VcpuFd, i: usize, list: &[Msr], report: &mut RunReport) -> Result<(), RunError> {
-    let mut rest = list;
-    while !rest.is_empty() {
-        let chunk = &rest[..rest.len().min(256)];
-        let n = fd
-            .set_msrs(&state::msrs(chunk)?)
-            .map_err(kvm_err(format!("vCPU {i}: KVM_SET_MSRS")))?;
-        if n < chunk.len() {
-            let m = chunk[n];
-            let name = msr_name(m.index).unwrap_or("?");
-            report.warnings.push(format!(
-                "vCPU {i}: KVM refused MSR 0x{:x} ({name}) = 0x{:x}; skipped",
-                m.index, m.value
-            ));
-            rest = &rest[n + 1..];
-        } else {
-            rest = &rest[chunk.len()..];
-        }
-    }
-    Ok(())
-}
-
-fn restore_platform(vm: &VmFd, s: &Snapshot, report: &mut RunReport) -> Result<(), RunError> {
-    let Platform::X86_64(p) = &s.platform else {
-        return Err(RunError::Refused(
-            "aarch64 platform state in an x86_64 snapshot".into(),
-        ));
-    };
-    let mut note = |done: bool, what: &str| {
-        if done {
-            report.restored.push(what.to_string());
-        } else {
-            report.defaults.push(what.to_string());
-        }
-    };
-    if let Some(pit) = &p.pit {
-        vm.set_pit2(&state::pit(pit)?)
-            .map_err(kvm_err("KVM_SET_PIT2"))?;
-    }
-    note(p.pit.is_some(), "PIT");
-    if let Some(c) = &p.clock {
-        vm.set_clock(&state::clock(c)?)
-            .map_err(kvm_err("KVM_SET_CLOCK"))?;
-    }
-    note(p.clock.is_some(), "kvmclock");
-    let chips = [
-        (p.pic_master.map(|c| Irqchip::Pic(0, c)), "PIC master"),
-        (p.pic_slave.map(|c| Irqchip::Pic(1, c)), "PIC slave"),
-        (p.ioapic.clone().map(Irqchip::Ioapic), "IOAPIC"),
-    ];
-    for (chip, name) in chips {
-        if let Some(c) = &chip {
-            vm.set_irqchip(&state::irqchip(c)?)
-                .map_err(kvm_err(format!("KVM_SET_IRQCHIP ({name})")))?;
-        }
-        note(chip.is_some(), name);
-    }
-    Ok(())
-}
-
-enum Event {
-    Serial(u8),
-    Stop(StopReason),
-}
-
-/// A no-op handler: its only job is to make a blocked KVM_RUN return with EINTR.
-extern "C" fn kick_handler(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {}
-
-fn run(
-    vcpus: Vec<VcpuFd>,
-    bus: Bus,
-    opts: &RunOptions,
-    out: &mut dyn FnMut(&[u8]),
-    report: &mut RunReport,
-) -> Result<(Bus, Vec<VcpuFd>), RunError> {
-    use vmm_sys_util::signal::{Killable, SIGRTMIN, register_signal_handler};
-    let kick = SIGRTMIN();
-    register_signal_handler(kick, kick_handler)
-        .map_err(|e| RunError::Internal(format!("installing the vCPU kick handler: {e}")))?;
-    let bus = Arc::new(Mutex::new(bus));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (tx, rx) = mpsc::channel();
-    let resumed = Instant::now();
-    let handles: Vec<_> = vcpus
-        .into_iter()
-        .map(|fd| {
-            let (bus, stop, tx) = (bus.clone(), stop.clone(), tx.clone());
-            std::thread::spawn(move || vcpu_loop(fd, &bus, &tx, &stop))
-        })
-        .collect();
-    drop(tx);
-    let deadline = resumed + opts.timeout;
-    let mut line_buf = Vec::new();
-    report.stop = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(Event::Serial(b)) => {
-                report
-                    .first_byte_ms
-                    .get_or_insert(resumed.elapsed().as_secs_f64() * 1e3);
-                report.serial_bytes += 1;
-                line_buf.push(b);
-                if b == b'\n' {
-                    report.lines += 1;
-                    out(&line_buf);
-                    line_buf.clear();
-                    if opts.lines.is_some_and(|n| report.lines >= n) {
-                        break StopReason::Lines;
-                    }
-                }
-            }
-            Ok(Event::Stop(r)) => break r,
-            Err(RecvTimeoutError::Timeout) => break StopReason::Timeout,
-            Err(RecvTimeoutError::Disconnected) => {
-                break StopReason::Error("every vCPU thread ended".into());
-            }
-        }
-    };
-    if report.stop != StopReason::Lines && !line_buf.is_empty() && !opts.drain {
-        out(&line_buf);
-        line_buf.clear();
-    }
-    stop.store(true, Ordering::SeqCst);
-    let mut fds = Vec::new();
-    for h in handles {
-        while !h.is_finished() {
-            let _ = h.kill(kick);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        fds.push(
-            h.join()
-                .map_err(|_| RunError::Internal("a vCPU thread panicked".into()))?,
-        );
-    }
-    // What the vCPUs printed after the stop decision but before they stopped: with `drain`, it
-    // belongs to the output (a snapshot taken now must not lose it).
-    if opts.drain {
-        let rest: Vec<u8> = rx
-            .try_iter()
-            .filter_map(|e| match e {
-                Event::Serial(b) => Some(b),
-                Event::Stop(_) => None,
-            })
-            .collect();
-        report.serial_bytes += rest.len();
-        line_buf.extend_from_slice(&rest);
-        if !line_buf.is_empty() {
-            out(&line_buf);
-        }
-    }
-    let bus =
-        Arc::try_unwrap(bus).map_err(|_| RunError::Internal("device bus still shared".into()))?;
-    Ok((bus.into_inner().unwrap_or_else(|p| p.into_inner()), fds))
-}
-
-fn vcpu_loop(mut fd: VcpuFd, bus: &Mutex<Bus>, tx: &Sender<Event>, stop: &AtomicBool) -> VcpuFd {
-    let lock = || bus.lock().unwrap_or_else(|p| p.into_inner());
-    while !stop.load(Ordering::SeqCst) {
-        let event = match fd.run() {
-            Ok(VcpuExit::IoOut(port, data)) => match lock().port_write(port, data) {
-                PortEffect::Serial(b) => Some(Event::Serial(b)),
-                PortEffect::Reset => Some(Event::Stop(StopReason::Reset)),
-                PortEffect::None => None,
-            },
-            Ok(VcpuExit::IoIn(port, data)) => {
-                lock().port_read(port, data);
-                None
-            }
-            Ok(VcpuExit::MmioRead(_, data)) => {
-                lock().mmio_read(data);
-                None
-            }
-            Ok(VcpuExit::MmioWrite(..)) => {
-                lock().mmio_write();
-                None
-            }
-            Ok(VcpuExit::Hlt) => {
-                std::thread::sleep(Duration::from_millis(1));
-                None
-            }
-            Ok(VcpuExit::Shutdown | VcpuExit::SystemEvent(..)) => {
-                Some(Event::Stop(StopReason::Shutdown))
-            }
-            Ok(other) => Some(Event::Stop(StopReason::Error(format!(
-                "unexpected vCPU exit {other:?}"
-            )))),
-            Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => None,
-            Err(e) => Some(Event::Stop(StopReason::Error(format!("KVM_RUN: {e}")))),
-        };
-        if let Some(ev) = event {
-            let last = matches!(ev, Event::Stop(_));
-            if tx.send(ev).is_err() || last {
-                break;
-            }
-        }
-    }
-    fd
 }
 
 /// Checks that `elf` is a kernel the runner can boot and returns its entry point (the ELF
@@ -693,9 +281,16 @@ pub fn boot_and_snapshot(
         )));
     }
     let started = Instant::now();
-    let mem = MmapRegion::<()>::new(mem_size as usize)
+    let mapping = MmapRegion::<()>::new(mem_size as usize)
         .map_err(|e| RunError::Internal(format!("allocating guest memory: {e}")))?;
-    let entry = boot::load(&mem, kernel)?;
+    let mut vm = Vm::new(vec![Region {
+        guest_addr: 0,
+        mapping,
+    }])?;
+    if diff_lines.is_some() {
+        vm.enable_dirty_tracking()?;
+    }
+    let entry = boot::load(&vm, kernel)?;
     let snapshot = Snapshot {
         provenance: Provenance {
             format: "snaptool".into(),
@@ -734,10 +329,8 @@ pub fn boot_and_snapshot(
         devices: Vec::new(),
         extensions: Default::default(),
     };
-    let kvm = Kvm::new().map_err(kvm_err("opening /dev/kvm"))?;
-    let vm = create_vm(&kvm, &snapshot, std::slice::from_ref(&mem), true)?;
-    let fd = vm.create_vcpu(0).map_err(kvm_err("creating vCPU 0"))?;
-    boot::setup_vcpu(&kvm, &fd, entry)?;
+    let fd = vm.create_vcpu(0)?;
+    boot::setup_vcpu(vm.kvm(), &fd, entry)?;
     let mut report = RunReport {
         restore_ms: started.elapsed().as_secs_f64() * 1e3,
         ..RunReport::default()
@@ -755,14 +348,12 @@ pub fn boot_and_snapshot(
         &mut report,
     )?;
     ensure_running(&report)?;
-    let (snapshot, memory) = capture_all(&kvm, &vm, &mut fds, &bus, &mem, snapshot)?;
+    let (snapshot, memory) = capture_all(&vm, &mut fds, &bus, snapshot)?;
     let diff = match diff_lines {
         None => None,
         Some(n) => {
-            let size = mem.size();
             // Clears the log: from here on it holds the pages written after the full snapshot.
-            vm.get_dirty_log(0, size)
-                .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
+            vm.get_dirty_pages()?;
             let mut dserial = serial.clone();
             let dopts = RunOptions {
                 lines: Some(n),
@@ -778,19 +369,8 @@ pub fn boot_and_snapshot(
                 &mut dreport,
             )?;
             ensure_running(&dreport)?;
-            let (dsnap, dmem) = capture_all(&kvm, &vm, &mut fds2, &bus, &mem, snapshot.clone())?;
-            let bitmap = vm
-                .get_dirty_log(0, size)
-                .map_err(kvm_err("KVM_GET_DIRTY_LOG"))?;
-            let dirty_pages = bitmap
-                .iter()
-                .enumerate()
-                .flat_map(|(w, &bits)| {
-                    (0..64u64)
-                        .filter(move |b| bits & (1 << b) != 0)
-                        .map(move |b| w as u64 * 64 + b)
-                })
-                .collect();
+            let (dsnap, dmem) = capture_all(&vm, &mut fds2, &bus, snapshot.clone())?;
+            let dirty_pages = vm.get_dirty_pages()?;
             fds = fds2;
             Some(TakenDiff {
                 snapshot: dsnap,
@@ -825,11 +405,9 @@ fn ensure_running(report: &RunReport) -> Result<(), RunError> {
 /// Pauses at an instruction boundary and captures every vCPU, the platform, the UART and memory
 /// into a copy of `base`.
 fn capture_all(
-    kvm: &Kvm,
-    vm: &VmFd,
+    vm: &Vm,
     fds: &mut [VcpuFd],
     bus: &Bus,
-    mem: &MmapRegion<()>,
     mut base: Snapshot,
 ) -> Result<(Snapshot, Vec<u8>), RunError> {
     base.vcpus.clear();
@@ -839,10 +417,13 @@ fn capture_all(
         fd.set_kvm_immediate_exit(1);
         let _ = fd.run();
         fd.set_kvm_immediate_exit(0);
-        base.vcpus
-            .push(Vcpu::X86_64(Box::new(capture::vcpu(kvm, vm, fd)?)));
+        base.vcpus.push(Vcpu::X86_64(Box::new(capture::vcpu(
+            vm.kvm(),
+            vm.fd(),
+            fd,
+        )?)));
     }
-    base.platform = Platform::X86_64(Box::new(capture::platform(vm)?));
+    base.platform = Platform::X86_64(Box::new(capture::platform(vm.fd())?));
     let mut serial_dev = Device::new("serial", DeviceKind::Serial);
     serial_dev.transport = Some(Transport::Port {
         base: COM1,
@@ -850,10 +431,7 @@ fn capture_all(
     });
     serial_dev.uart = Some(bus.uart.state());
     base.devices = vec![serial_dev];
-    let mut memory = vec![0u8; mem.size()];
-    vm_memory::Bytes::read_slice(&mem.as_volatile_slice(), &mut memory, 0)
-        .map_err(|e| RunError::Internal(format!("reading guest memory: {e}")))?;
-    Ok((base, memory))
+    Ok((base, vm.dump_memory()?))
 }
 
 /// The data extents `(start, end)` of a sparse file, found with `SEEK_DATA` / `SEEK_HOLE`: the
