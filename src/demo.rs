@@ -101,6 +101,7 @@ pub fn demo(dir: &Path, before_lines: usize, after_lines: usize) -> Result<Vec<D
         runner::BUILTIN_GUEST,
         "built-in guest",
         64 << 20,
+        1,
         &opts,
         None,
     )?;

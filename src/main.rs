@@ -73,7 +73,7 @@ enum Command {
         /// Guest memory in MiB (a multiple of 2, at most 1024).
         #[arg(long, default_value_t = 64)]
         mem_size: u64,
-        /// vCPUs (the runner boots one vCPU so far).
+        /// vCPUs: vCPU 0 starts at the entry point, the others wait for INIT/SIPI.
         #[arg(long, default_value_t = 1)]
         vcpus: usize,
         /// Snapshot after the guest printed this many lines.
@@ -306,9 +306,6 @@ fn run_run(
 ) -> Result<u8> {
     use snaptool::formats::firecracker::{self as fc, Layout};
     use snaptool::runner::{self, RunOptions};
-    if vcpus != 1 {
-        anyhow::bail!("--vcpus {vcpus}: the runner boots one vCPU so far");
-    }
     let layout = Layout::parse(format).ok_or_else(|| {
         anyhow::anyhow!("--format {format}: not a layout snaptool writes (firecracker-6.0.0, firecracker-10.0.0)")
     })?;
@@ -327,7 +324,7 @@ fn run_run(
         timeout: std::time::Duration::from_secs_f64(timeout.min(86_400.0)),
         drain: true,
     };
-    let taken = runner::boot_and_snapshot(&elf, &name, mem_size << 20, &opts, diff_lines)?;
+    let taken = runner::boot_and_snapshot(&elf, &name, mem_size << 20, vcpus, &opts, diff_lines)?;
     if taken.report.lines < lines {
         anyhow::bail!(
             "the guest printed {} of {lines} lines before the {timeout} s timeout",

@@ -135,6 +135,14 @@ fn write_tables(vm: &Vm) -> Result<(), RunError> {
     Ok(())
 }
 
+/// Gives an application processor the host's CPUID; KVM keeps it waiting for INIT/SIPI.
+pub fn setup_ap(kvm: &Kvm, fd: &VcpuFd) -> Result<(), RunError> {
+    let cpuid = kvm
+        .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
+        .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
+    fd.set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))
+}
+
 /// Puts vCPU `fd` at `entry` in 64-bit mode with the host's supported CPUID.
 pub fn setup_vcpu(kvm: &Kvm, fd: &VcpuFd, entry: u64) -> Result<(), RunError> {
     let cpuid = kvm

@@ -263,7 +263,8 @@ pub fn write_sparse(file: &File, memory: &[u8], pages: &[u64], len: u64) -> std:
     Ok(())
 }
 
-/// Boots the ELF `kernel` with `mem_size` bytes of RAM and one vCPU, runs it until the options
+/// Boots the ELF `kernel` with `mem_size` bytes of RAM and `vcpus` vCPUs (vCPU 0 at the entry
+/// point, the others waiting for INIT/SIPI as on real hardware), runs it until the options
 /// say stop, pauses it and snapshots it.
 ///
 /// # Errors
@@ -272,9 +273,15 @@ pub fn boot_and_snapshot(
     kernel: &[u8],
     kernel_name: &str,
     mem_size: u64,
+    vcpus: usize,
     opts: &RunOptions,
     diff_lines: Option<usize>,
 ) -> Result<Taken, RunError> {
+    if !(1..=MAX_VCPUS).contains(&vcpus) {
+        return Err(RunError::Refused(format!(
+            "{vcpus} vCPUs; expected 1 to {MAX_VCPUS}"
+        )));
+    }
     if mem_size < (2 << 20) || mem_size % (2 << 20) != 0 || mem_size > (1 << 30) {
         return Err(RunError::Refused(format!(
             "memory size {mem_size} bytes; expected a multiple of 2 MiB from 2 MiB to 1 GiB"
@@ -329,8 +336,16 @@ pub fn boot_and_snapshot(
         devices: Vec::new(),
         extensions: Default::default(),
     };
-    let fd = vm.create_vcpu(0)?;
-    boot::setup_vcpu(vm.kvm(), &fd, entry)?;
+    let mut fds = Vec::new();
+    for id in 0..vcpus {
+        let fd = vm.create_vcpu(id as u64)?;
+        if id == 0 {
+            boot::setup_vcpu(vm.kvm(), &fd, entry)?;
+        } else {
+            boot::setup_ap(vm.kvm(), &fd)?;
+        }
+        fds.push(fd);
+    }
     let mut report = RunReport {
         restore_ms: started.elapsed().as_secs_f64() * 1e3,
         ..RunReport::default()
@@ -341,7 +356,7 @@ pub fn boot_and_snapshot(
         ..opts.clone()
     };
     let (bus, mut fds) = run(
-        vec![fd],
+        fds,
         Bus::default(),
         &opts,
         &mut |b| serial.extend_from_slice(b),

@@ -175,16 +175,14 @@ fn run_then_restore_continues() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
     let bin = env!("CARGO_BIN_EXE_snaptool");
-    for format in ["firecracker-6.0.0", "firecracker@1.16"] {
+    for (format, vcpus) in [
+        ("firecracker-6.0.0", "1"),
+        ("firecracker@1.16", "1"),
+        ("10.0.0", "2"),
+    ] {
         let o = std::process::Command::new(bin)
-            .args([
-                "run",
-                "--snapshot-after-lines",
-                "4",
-                "--format",
-                format,
-                "--out",
-            ])
+            .args(["run", "--snapshot-after-lines", "4", "--vcpus", vcpus])
+            .args(["--format", format, "--out"])
             .arg(&out)
             .output()
             .unwrap();
