@@ -135,20 +135,32 @@ fn write_tables(vm: &Vm) -> Result<(), RunError> {
     Ok(())
 }
 
-/// Gives an application processor the host's CPUID; KVM keeps it waiting for INIT/SIPI.
-pub fn setup_ap(kvm: &Kvm, fd: &VcpuFd) -> Result<(), RunError> {
-    let cpuid = kvm
+/// The host's supported CPUID with this vCPU's APIC id in it (leaf 1 EBX[31:24], and the
+/// x2APIC id of the topology leaves 0xb and 0x1f), as Firecracker normalises it.
+fn cpuid_for(kvm: &Kvm, id: u8) -> Result<kvm_bindings::CpuId, RunError> {
+    let mut cpuid = kvm
         .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
         .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
-    fd.set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))
+    for e in cpuid.as_mut_slice() {
+        match e.function {
+            1 => e.ebx = (e.ebx & 0x00ff_ffff) | (u32::from(id) << 24),
+            0xb | 0x1f => e.edx = u32::from(id),
+            _ => {}
+        }
+    }
+    Ok(cpuid)
+}
+
+/// Gives application processor `id` its CPUID; KVM keeps it waiting for INIT/SIPI.
+pub fn setup_ap(kvm: &Kvm, fd: &VcpuFd, id: u8) -> Result<(), RunError> {
+    fd.set_cpuid2(&cpuid_for(kvm, id)?)
+        .map_err(kvm_err("KVM_SET_CPUID2"))
 }
 
 /// Puts vCPU `fd` at `entry` in 64-bit mode with the host's supported CPUID.
 pub fn setup_vcpu(kvm: &Kvm, fd: &VcpuFd, entry: u64) -> Result<(), RunError> {
-    let cpuid = kvm
-        .get_supported_cpuid(kvm_bindings::KVM_MAX_CPUID_ENTRIES)
-        .map_err(kvm_err("KVM_GET_SUPPORTED_CPUID"))?;
-    fd.set_cpuid2(&cpuid).map_err(kvm_err("KVM_SET_CPUID2"))?;
+    fd.set_cpuid2(&cpuid_for(kvm, 0)?)
+        .map_err(kvm_err("KVM_SET_CPUID2"))?;
     let mut s = fd.get_sregs().map_err(kvm_err("KVM_GET_SREGS"))?;
     let seg = |selector: u16, type_: u8, l: u8, db: u8| kvm_bindings::kvm_segment {
         base: 0,

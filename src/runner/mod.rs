@@ -342,7 +342,7 @@ pub fn boot_and_snapshot(
         if id == 0 {
             boot::setup_vcpu(vm.kvm(), &fd, entry)?;
         } else {
-            boot::setup_ap(vm.kvm(), &fd)?;
+            boot::setup_ap(vm.kvm(), &fd, id.min(255) as u8)?;
         }
         fds.push(fd);
     }

@@ -271,3 +271,34 @@ fn diff_snapshot_on_merged_memory_continues() {
         "{extents:x?}"
     );
 }
+
+/// `run --kernel` boots the fixtures' own counter guest (built for Firecracker's boot) the way
+/// Firecracker does, and its snapshot restores and continues.
+#[test]
+fn run_boots_the_fixture_guest() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("snap");
+    let bin = env!("CARGO_BIN_EXE_snaptool");
+    let kernel = root().join("fixtures/firecracker-1.16.1/counter-1vcpu/guest/counter.elf");
+    let o = std::process::Command::new(bin)
+        .args(["run", "--snapshot-after-lines", "4", "--kernel"])
+        .arg(&kernel)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = std::process::Command::new(bin)
+        .args(["restore", "--lines", "4"])
+        .arg(out.join("vmstate"))
+        .arg("--mem")
+        .arg(out.join("mem"))
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let before = std::fs::read(out.join("serial-before.log")).unwrap();
+    assert_eq!(snaptool::demo::check_counter(&before, &r.stdout, 4), Ok(4));
+}
