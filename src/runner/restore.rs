@@ -41,7 +41,9 @@ pub(super) fn check(s: &Snapshot) -> Result<(), RunError> {
             )));
         }
         for (j, o) in regions.iter().enumerate().skip(i + 1) {
-            if r.guest_addr < o.guest_addr + o.size && o.guest_addr < r.guest_addr + r.size {
+            if r.guest_addr < o.guest_addr.saturating_add(o.size)
+                && o.guest_addr < r.guest_addr.saturating_add(r.size)
+            {
                 return Err(RunError::Refused(format!(
                     "memory.regions[{i}] overlaps memory.regions[{j}]"
                 )));

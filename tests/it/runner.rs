@@ -136,6 +136,13 @@ fn hostile_models_are_refused() {
     overlap.memory.regions.push(second);
     refused(&overlap, &mem, "overlaps");
 
+    let mut wraps = m.clone();
+    let mut high = wraps.memory.regions[0].clone();
+    high.guest_addr = u64::MAX - 0xfff;
+    high.size = 0x2000;
+    wraps.memory.regions.push(high);
+    refused(&wraps, &mem, "address space");
+
     let mut many = m.clone();
     many.vcpus = vec![m.vcpus[0].clone(); 10_000];
     refused(&many, &mem, "10000 vCPUs");
