@@ -173,6 +173,49 @@ fn demo_every_layout_continues() {
     }
 }
 
+/// Runs `snaptool run ARGS --out OUT` and asserts success.
+fn snaptool_run(args: &[&std::ffi::OsStr], out: &Path) {
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_snaptool"))
+        .arg("run")
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Restores `state` on `mem` through the binary for `lines` lines and asserts that the output
+/// continues the counter sequence in `before_log` with exactly that many lines.
+fn restore_continues(state: &Path, mem: &Path, before_log: &Path, lines: usize, what: &str) {
+    let r = std::process::Command::new(env!("CARGO_BIN_EXE_snaptool"))
+        .args(["restore", "--lines", &lines.to_string()])
+        .arg(state)
+        .arg("--mem")
+        .arg(mem)
+        .output()
+        .unwrap();
+    assert!(
+        r.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let before = std::fs::read(before_log).unwrap();
+    assert_eq!(
+        snaptool::demo::check_counter(&before, &r.stdout, lines),
+        Ok(lines),
+        "{what}"
+    );
+}
+
+fn os(args: &[&str]) -> Vec<std::ffi::OsString> {
+    args.iter().map(Into::into).collect()
+}
+
+fn refs(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    v.iter().map(|a| a.as_os_str()).collect()
+}
+
 /// `run` then `restore` through the binary: the sequence continues with no gap.
 #[test]
 fn run_then_restore_continues() {
@@ -181,32 +224,26 @@ fn run_then_restore_continues() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
-    let bin = env!("CARGO_BIN_EXE_snaptool");
     for (format, vcpus) in [
         ("firecracker-6.0.0", "1"),
         ("firecracker@1.16", "1"),
         ("10.0.0", "2"),
     ] {
-        let o = std::process::Command::new(bin)
-            .args(["run", "--snapshot-after-lines", "4", "--vcpus", vcpus])
-            .args(["--format", format, "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let r = std::process::Command::new(bin)
-            .args(["restore", "--lines", "5"])
-            .arg(out.join("vmstate"))
-            .arg("--mem")
-            .arg(out.join("mem"))
-            .output()
-            .unwrap();
-        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-        let before = std::fs::read(out.join("serial-before.log")).unwrap();
-        assert_eq!(
-            snaptool::demo::check_counter(&before, &r.stdout, 5),
-            Ok(5),
-            "{format}"
+        let args = os(&[
+            "--snapshot-after-lines",
+            "4",
+            "--vcpus",
+            vcpus,
+            "--format",
+            format,
+        ]);
+        snaptool_run(&refs(&args), &out);
+        restore_continues(
+            &out.join("vmstate"),
+            &out.join("mem"),
+            &out.join("serial-before.log"),
+            5,
+            format,
         );
     }
 }
@@ -232,20 +269,8 @@ fn diff_snapshot_on_merged_memory_continues() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
-    let bin = env!("CARGO_BIN_EXE_snaptool");
-    let o = std::process::Command::new(bin)
-        .args([
-            "run",
-            "--snapshot-after-lines",
-            "4",
-            "--diff-after-lines",
-            "3",
-            "--out",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let args = os(&["--snapshot-after-lines", "4", "--diff-after-lines", "3"]);
+    snaptool_run(&refs(&args), &out);
     let diff = out.join("mem.diff");
     let meta = std::fs::metadata(&diff).unwrap();
     assert_eq!(meta.len(), 64 << 20);
@@ -254,16 +279,13 @@ fn diff_snapshot_on_merged_memory_continues() {
     let merged = dir.path().join("merged");
     std::fs::copy(out.join("mem"), &merged).unwrap();
     overlay(&merged, &diff);
-    let r = std::process::Command::new(bin)
-        .args(["restore", "--lines", "5"])
-        .arg(out.join("vmstate.diff"))
-        .arg("--mem")
-        .arg(&merged)
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let before = std::fs::read(out.join("serial-before-diff.log")).unwrap();
-    assert_eq!(snaptool::demo::check_counter(&before, &r.stdout, 5), Ok(5));
+    restore_continues(
+        &out.join("vmstate.diff"),
+        &merged,
+        &out.join("serial-before-diff.log"),
+        5,
+        "diff",
+    );
     // The guest's state page (it stores step and hash at 0x200000 every step) is data in the
     // diff; pages it never wrote are holes.
     let extents = runner::data_extents(&std::fs::File::open(&diff).unwrap()).unwrap();
@@ -288,24 +310,15 @@ fn run_boots_the_fixture_guest() {
     }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("snap");
-    let bin = env!("CARGO_BIN_EXE_snaptool");
     let kernel = root().join("fixtures/firecracker-1.16.1/counter-1vcpu/guest/counter.elf");
-    let o = std::process::Command::new(bin)
-        .args(["run", "--snapshot-after-lines", "4", "--kernel"])
-        .arg(&kernel)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r = std::process::Command::new(bin)
-        .args(["restore", "--lines", "4"])
-        .arg(out.join("vmstate"))
-        .arg("--mem")
-        .arg(out.join("mem"))
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let before = std::fs::read(out.join("serial-before.log")).unwrap();
-    assert_eq!(snaptool::demo::check_counter(&before, &r.stdout, 4), Ok(4));
+    let mut args = os(&["--snapshot-after-lines", "4", "--kernel"]);
+    args.push(kernel.into_os_string());
+    snaptool_run(&refs(&args), &out);
+    restore_continues(
+        &out.join("vmstate"),
+        &out.join("mem"),
+        &out.join("serial-before.log"),
+        4,
+        "counter.elf",
+    );
 }
