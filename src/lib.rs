@@ -16,6 +16,7 @@ pub mod envelope;
 pub mod formats;
 pub mod inspect;
 pub mod kvm_abi;
+pub mod memory;
 pub mod model;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 pub mod runner;

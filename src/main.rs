@@ -3,10 +3,12 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use snaptool::{inspect, verify};
+use snaptool::{inspect, memory, verify};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+mod memcmd;
 
 /// Inspect, verify and convert virtual-machine snapshot files.
 #[derive(Parser)]
@@ -18,19 +20,93 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Show what a state file is and what it holds.
+    /// Show what a state file is and what it holds; with --mem, also the memory image's size,
+    /// extents and data/zero/hole page counts (the state file may then be left out).
     Inspect {
         /// The state file (vmstate).
-        vmstate: PathBuf,
-        /// The guest memory file beside it.
+        #[arg(required_unless_present = "mem")]
+        vmstate: Option<PathBuf>,
+        /// The guest memory file beside it (raw, sparse, zstd, lz4 or page list).
         #[arg(long)]
         mem: Option<PathBuf>,
+        /// Page size for the memory image's page counts.
+        #[arg(long, default_value_t = memory::DEFAULT_PAGE_SIZE)]
+        page_size: u64,
         /// Print the whole model as JSON.
         #[arg(long)]
         json: bool,
         /// Do not check the CRC64 trailer (for damaged files).
         #[arg(long)]
         no_crc: bool,
+    },
+    /// Apply diff memory images (oldest first) onto a base image. Present pages of a diff are
+    /// copied, zero-filled ones included; holes leave the base unchanged.
+    Merge {
+        /// The base (full) memory image.
+        base: PathBuf,
+        /// Diff images, oldest first.
+        #[arg(required = true)]
+        diffs: Vec<PathBuf>,
+        /// Write the merged image here (the inputs are not modified).
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Modify the base image itself instead.
+        #[arg(long)]
+        in_place: bool,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two memory images page by page (exit 1 if they differ).
+    Memdiff {
+        /// The older image.
+        a: PathBuf,
+        /// The newer image.
+        b: PathBuf,
+        /// Also write a sparse diff image such that `merge A DIFF` gives B.
+        #[arg(short, long)]
+        out: Option<PathBuf>,
+        /// Page size of the comparison.
+        #[arg(long, default_value_t = memory::DEFAULT_PAGE_SIZE)]
+        page_size: u64,
+        /// Print a JSON report with every changed range.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a full memory image with every zero page left as a hole.
+    Sparsify {
+        /// The full image.
+        input: PathBuf,
+        /// The sparse output.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Page size.
+        #[arg(long, default_value_t = memory::DEFAULT_PAGE_SIZE)]
+        page_size: u64,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Convert a memory image to another kind: raw (keeps holes), sparse (zero pages become
+    /// holes), zstd (seekable), lz4 (arcbox memory.bin.lz4) or pages (page list).
+    ConvertMem {
+        /// The input image (any kind).
+        input: PathBuf,
+        /// The output image.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// raw, sparse, zstd, lz4 or pages.
+        #[arg(long)]
+        to: String,
+        /// Page size (sparse, pages).
+        #[arg(long, default_value_t = memory::DEFAULT_PAGE_SIZE)]
+        page_size: u64,
+        /// zstd compression level.
+        #[arg(long, default_value_t = 3)]
+        level: i32,
+        /// Print a JSON report.
+        #[arg(long)]
+        json: bool,
     },
     /// Check a state file and report every finding (exit 1 if any).
     Verify {
@@ -136,13 +212,36 @@ fn print(s: &str) -> Result<()> {
     Ok(())
 }
 
-fn run_inspect(vmstate: &Path, mem: Option<&Path>, json: bool, no_crc: bool) -> Result<u8> {
-    let bytes = read_state(vmstate)?;
-    let name = vmstate.display().to_string();
-    let mem = match mem {
-        Some(p) => Some((p.display().to_string(), mem_size(p)?)),
+fn run_inspect(
+    vmstate: Option<&Path>,
+    mem: Option<&Path>,
+    page_size: u64,
+    json: bool,
+    no_crc: bool,
+) -> Result<u8> {
+    let image = match mem {
+        Some(p) => Some(memcmd::stats(p, page_size)?),
         None => None,
     };
+    let Some(vmstate) = vmstate else {
+        let Some(image) = image else {
+            anyhow::bail!("give a state file, --mem MEMFILE or both");
+        };
+        if json {
+            print(&(serde_json::to_string_pretty(&image)? + "\n"))?;
+        } else {
+            print(&memcmd::render_stats(&image))?;
+        }
+        return Ok(code::OK);
+    };
+    let bytes = read_state(vmstate)?;
+    let name = vmstate.display().to_string();
+    let mem = mem.map(|p| {
+        (
+            p.display().to_string(),
+            image.as_ref().map_or(0, |i| i.length),
+        )
+    });
     let report = inspect::inspect(
         &name,
         &bytes,
@@ -151,9 +250,17 @@ fn run_inspect(vmstate: &Path, mem: Option<&Path>, json: bool, no_crc: bool) -> 
     )
     .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     if json {
-        print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+        let mut v = serde_json::to_value(&report)?;
+        if let (Some(i), Some(o)) = (&image, v.as_object_mut()) {
+            o.insert("memory_image".into(), serde_json::to_value(i)?);
+        }
+        print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
     } else {
-        print(&inspect::render_text(&report))?;
+        let mut s = inspect::render_text(&report);
+        if let Some(i) = &image {
+            s.push_str(&memcmd::render_stats(i));
+        }
+        print(&s)?;
     }
     Ok(code::OK)
 }
@@ -428,9 +535,44 @@ fn main() -> ExitCode {
         Command::Inspect {
             vmstate,
             mem,
+            page_size,
             json,
             no_crc,
-        } => run_inspect(vmstate, mem.as_deref(), *json, *no_crc),
+        } => run_inspect(
+            vmstate.as_deref(),
+            mem.as_deref(),
+            *page_size,
+            *json,
+            *no_crc,
+        ),
+        Command::Merge {
+            base,
+            diffs,
+            out,
+            in_place,
+            json,
+        } => memcmd::merge(base, diffs, out.as_deref(), *in_place, *json),
+        Command::Memdiff {
+            a,
+            b,
+            out,
+            page_size,
+            json,
+        } => memcmd::memdiff(a, b, out.as_deref(), *page_size, *json),
+        Command::Sparsify {
+            input,
+            out,
+            page_size,
+            json,
+        } => memcmd::sparsify(input, out, *page_size, *json),
+        Command::ConvertMem {
+            input,
+            out,
+            to,
+            page_size,
+            level,
+            json,
+        } => memcmd::convert(input, out, to, *page_size, *level, *json),
         Command::Verify { vmstate, mem, json } => run_verify(vmstate, mem.as_deref(), *json),
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         Command::Restore {
