@@ -275,6 +275,18 @@ impl MemoryImage for ZstdImage {
     }
 }
 
+/// A compressor context and two buffers per thread.
+type CompressorState = (
+    Option<(i32, zstd::bulk::Compressor<'static>)>,
+    super::AlignedBuf,
+    Vec<u8>,
+);
+
+thread_local! {
+    static COMPRESSOR: std::cell::RefCell<CompressorState> =
+        const { std::cell::RefCell::new((None, super::AlignedBuf { v: Vec::new() }, Vec::new())) };
+}
+
 /// Writes `img` as a seekable zstd image to `out` at compression `level`, frames compressed in
 /// parallel. The extents frame is written when the image has holes. `progress` receives the
 /// number of logical bytes done after each batch.
@@ -307,10 +319,25 @@ pub fn write(
             .map(|k| {
                 let off = k * FRAME_SIZE;
                 let size = FRAME_SIZE.min(len - off);
-                let mut buf = vec![0u8; size as usize];
-                img.read_at(off, &mut buf)?;
-                let c = zstd::bulk::compress(&buf, level).map_err(|e| MemError::io(out_name, e))?;
-                Ok((c, size as u32))
+                COMPRESSOR.with(|c| {
+                    let mut c = c.borrow_mut();
+                    let (cx, buf, out) = &mut *c;
+                    if cx.as_ref().is_none_or(|(l, _)| *l != level) {
+                        let z = zstd::bulk::Compressor::new(level)
+                            .map_err(|e| MemError::io(out_name, e))?;
+                        *cx = Some((level, z));
+                    }
+                    let buf = buf.get(size as usize);
+                    img.read_at(off, buf)?;
+                    out.clear();
+                    out.reserve(zstd::zstd_safe::compress_bound(buf.len()));
+                    let Some((_, z)) = cx.as_mut() else {
+                        return Err(MemError::Mismatch("no zstd context".into()));
+                    };
+                    z.compress_to_buffer(&buf[..], out)
+                        .map_err(|e| MemError::io(out_name, e))?;
+                    Ok((out.clone(), size as u32))
+                })
             })
             .collect();
         for c in comp {

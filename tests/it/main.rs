@@ -4,6 +4,7 @@ mod cli;
 mod corruption;
 mod golden;
 mod malformed;
+mod memory;
 mod roundtrip;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod runner;
