@@ -11,7 +11,9 @@
 
 pub mod codec;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod convert;
 pub mod demo;
+pub mod diff;
 pub mod envelope;
 pub mod formats;
 pub mod inspect;

@@ -39,6 +39,55 @@ enum Command {
         #[arg(long)]
         no_crc: bool,
     },
+    /// Convert a state file to another layout through the model (exit 2 when refused).
+    Convert {
+        /// The state file.
+        input: PathBuf,
+        /// The output state file.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Target: `firecracker@1.14`, `firecracker@v1.14.4`, `firecracker@11.0.0`, ...
+        #[arg(long)]
+        to: String,
+        /// Write even when converting back would not give the input byte for byte.
+        #[arg(long)]
+        allow_lossy: bool,
+        /// Print the conversion report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two state files field by field through the model (exit 1 if they differ).
+    Diff {
+        /// The first state file.
+        a: PathBuf,
+        /// The second state file.
+        b: PathBuf,
+        /// Print the differences as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Also compare provenance (format, layout, releases).
+        #[arg(long)]
+        provenance: bool,
+    },
+    /// Write a state file as editable JSON (the neutral model, with its format and layout).
+    Decode {
+        /// The state file.
+        vmstate: PathBuf,
+        /// The JSON output.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Write JSON made by `decode` back as a state file (byte-identical when unedited).
+    Encode {
+        /// The JSON input.
+        json_file: PathBuf,
+        /// The state file to write.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Write this layout instead of the one recorded in the JSON.
+        #[arg(long)]
+        to: Option<String>,
+    },
     /// Apply diff memory images (oldest first) onto a base image. Present pages of a diff are
     /// copied, zero-filled ones included; holes leave the base unchanged.
     Merge {
@@ -512,6 +561,98 @@ fn run_demo(json: bool) -> Result<u8> {
     Ok(if ok { code::OK } else { code::FINDINGS })
 }
 
+fn read_fc(path: &Path) -> Result<(Vec<u8>, snaptool::formats::firecracker::FcFile)> {
+    let bytes = read_state(path)?;
+    let f = snaptool::formats::firecracker::read(&bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    Ok((bytes, f))
+}
+
+fn run_convert(input: &Path, out: &Path, to: &str, allow_lossy: bool, json: bool) -> Result<u8> {
+    use snaptool::convert::{self, ConvertError};
+    let target = convert::parse_target(to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
+    let bytes = read_state(input)?;
+    let name = input.display().to_string();
+    match convert::convert_firecracker(&bytes, target, allow_lossy) {
+        Ok((data, report)) => {
+            write_atomic(out, &data)?;
+            if json {
+                print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+            } else {
+                print(&format!("{name} -> {}\n{}", out.display(), report.render()))?;
+            }
+            Ok(code::OK)
+        }
+        Err(ConvertError::Lossy(report)) => {
+            if json {
+                print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+            }
+            eprint!("{}", report.render());
+            anyhow::bail!(
+                "{name}: refused: {} cannot hold everything in this {} file ({} value(s) would be lost); nothing written. Use --allow-lossy to convert anyway",
+                report.to,
+                report.from,
+                report.lost.len()
+            )
+        }
+        Err(e) => anyhow::bail!("{name}: {e}"),
+    }
+}
+
+fn run_diff(a: &Path, b: &Path, json: bool, provenance: bool) -> Result<u8> {
+    let (_, fa) = read_fc(a)?;
+    let (_, fb) = read_fc(b)?;
+    let skip: &[&str] = if provenance { &[] } else { &["provenance"] };
+    let changes = snaptool::diff::diff(&fa.to_model(), &fb.to_model(), skip);
+    if json {
+        let v = serde_json::json!({
+            "a": a.display().to_string(),
+            "b": b.display().to_string(),
+            "same": changes.is_empty(),
+            "changes": changes,
+        });
+        print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+    } else {
+        let mut s = String::new();
+        for c in &changes {
+            s.push_str(&format!("{c}\n"));
+        }
+        print(&s)?;
+    }
+    Ok(if changes.is_empty() {
+        code::OK
+    } else {
+        code::FINDINGS
+    })
+}
+
+fn run_decode(vmstate: &Path, out: &Path) -> Result<u8> {
+    let (_, f) = read_fc(vmstate)?;
+    let mut m = f.to_model();
+    m.provenance.version = f.version_text.clone();
+    write_atomic(out, (serde_json::to_string_pretty(&m)? + "\n").as_bytes())?;
+    Ok(code::OK)
+}
+
+fn run_encode(json_file: &Path, out: &Path, to: Option<&str>) -> Result<u8> {
+    use snaptool::formats::firecracker::Layout;
+    let text = std::fs::read(json_file).with_context(|| format!("{}", json_file.display()))?;
+    let de = &mut serde_json::Deserializer::from_slice(&text);
+    let m: snaptool::model::Snapshot = serde_path_to_error::deserialize(de).map_err(|e| {
+        anyhow::anyhow!("{}: at `{}`: {}", json_file.display(), e.path(), e.inner())
+    })?;
+    let layout_name = to.unwrap_or(&m.provenance.layout);
+    let layout = match snaptool::convert::parse_target(layout_name) {
+        Ok(snaptool::convert::Target::Firecracker(l)) => l,
+        Err(e) => anyhow::bail!("{}: {e}", json_file.display()),
+    };
+    let _: Layout = layout;
+    let bytes = snaptool::convert::encode_model(&m, layout)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
+    write_atomic(out, &bytes)?;
+    Ok(code::OK)
+}
+
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
@@ -545,6 +686,21 @@ fn main() -> ExitCode {
             *json,
             *no_crc,
         ),
+        Command::Convert {
+            input,
+            out,
+            to,
+            allow_lossy,
+            json,
+        } => run_convert(input, out, to, *allow_lossy, *json),
+        Command::Diff {
+            a,
+            b,
+            json,
+            provenance,
+        } => run_diff(a, b, *json, *provenance),
+        Command::Decode { vmstate, out } => run_decode(vmstate, out),
+        Command::Encode { json_file, out, to } => run_encode(json_file, out, to.as_deref()),
         Command::Merge {
             base,
             diffs,
