@@ -287,6 +287,28 @@ thread_local! {
         const { std::cell::RefCell::new((None, super::AlignedBuf { v: Vec::new() }, Vec::new())) };
 }
 
+/// Output buffers for compressed frames, reused across frames.
+static STORES: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+fn take_store(len: usize) -> Vec<u8> {
+    let mut v = STORES
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_default();
+    if v.len() < len {
+        v = vec![0u8; len];
+    }
+    v
+}
+
+fn give_store(v: Vec<u8>) {
+    let mut s = STORES.lock().unwrap_or_else(|p| p.into_inner());
+    if s.len() < 64 {
+        s.push(v);
+    }
+}
+
 /// Writes `img` as a seekable zstd image to `out` at compression `level`, frames compressed in
 /// parallel. The extents frame is written when the image has holes. `progress` receives the
 /// number of logical bytes done after each batch.
@@ -308,20 +330,20 @@ pub fn write(
             img.path()
         )));
     }
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
+    let mut w = std::io::BufWriter::with_capacity(64 << 10, out);
     let mut table = Vec::with_capacity(nframes as usize * 8);
-    let batch = (rayon::current_num_threads() as u64 * 4).max(4);
+    let batch = (rayon::current_num_threads() as u64 * 8).max(8);
     let mut i = 0u64;
     while i < nframes {
         let n = batch.min(nframes - i);
-        let comp: Vec<Result<(Vec<u8>, u32), MemError>> = (i..i + n)
+        let comp: Vec<Result<(Vec<u8>, usize, usize, u32), MemError>> = (i..i + n)
             .into_par_iter()
             .map(|k| {
                 let off = k * FRAME_SIZE;
                 let size = FRAME_SIZE.min(len - off);
                 COMPRESSOR.with(|c| {
                     let mut c = c.borrow_mut();
-                    let (cx, buf, out) = &mut *c;
+                    let (cx, buf, _) = &mut *c;
                     if cx.as_ref().is_none_or(|(l, _)| *l != level) {
                         let z = zstd::bulk::Compressor::new(level)
                             .map_err(|e| MemError::io(out_name, e))?;
@@ -329,21 +351,27 @@ pub fn write(
                     }
                     let buf = buf.get(size as usize);
                     img.read_at(off, buf)?;
-                    out.clear();
-                    out.reserve(zstd::zstd_safe::compress_bound(buf.len()));
                     let Some((_, z)) = cx.as_mut() else {
                         return Err(MemError::Mismatch("no zstd context".into()));
                     };
-                    z.compress_to_buffer(&buf[..], out)
+                    // Compress straight into a page-aligned slice of a pooled buffer: the
+                    // kernel copies aligned data into the page cache much faster.
+                    let bound = zstd::zstd_safe::compress_bound(buf.len());
+                    let mut store = take_store(bound + 4096);
+                    let start = store.as_ptr().align_offset(4096).min(4096);
+                    let n = z
+                        .compress_to_buffer(&buf[..], &mut store[start..start + bound])
                         .map_err(|e| MemError::io(out_name, e))?;
-                    Ok((out.clone(), size as u32))
+                    Ok((store, start, n, size as u32))
                 })
             })
             .collect();
         for c in comp {
-            let (c, size) = c?;
-            w.write_all(&c).map_err(|e| MemError::io(out_name, e))?;
-            table.push((c.len() as u32, size));
+            let (store, start, n, size) = c?;
+            w.write_all(&store[start..start + n])
+                .map_err(|e| MemError::io(out_name, e))?;
+            table.push((n as u32, size));
+            give_store(store);
         }
         i += n;
         progress((i * FRAME_SIZE).min(len));
