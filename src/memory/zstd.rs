@@ -287,6 +287,10 @@ thread_local! {
         const { std::cell::RefCell::new((None, super::AlignedBuf { v: Vec::new() }, Vec::new())) };
 }
 
+/// A compressed frame: its buffer, where the frame starts in it, its length, and the frame's
+/// uncompressed size.
+type Compressed = (Vec<u8>, usize, usize, u32);
+
 /// Output buffers for compressed frames, reused across frames.
 static STORES: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
 
@@ -336,7 +340,7 @@ pub fn write(
     let mut i = 0u64;
     while i < nframes {
         let n = batch.min(nframes - i);
-        let comp: Vec<Result<(Vec<u8>, usize, usize, u32), MemError>> = (i..i + n)
+        let comp: Vec<Result<Compressed, MemError>> = (i..i + n)
             .into_par_iter()
             .map(|k| {
                 let off = k * FRAME_SIZE;
