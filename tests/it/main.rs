@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per concern.
 
 mod cli;
+mod convert;
 mod corruption;
 mod golden;
 mod malformed;
