@@ -378,6 +378,8 @@ fn run_restore(
             let _ = stdout.flush();
         }
     };
+    let (mem, _raw) = raw_memory(mem)?;
+    let mem = mem.as_path();
     let report = runner::restore(&model, mem, &opts, &mut out)
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     drop(stdout);
@@ -422,6 +424,27 @@ fn run_restore(
         }
     }
     Ok(code::OK)
+}
+
+/// A raw memory file for `path`: `path` itself when it is raw, otherwise a temporary raw copy
+/// (zstd, LZ4 and page-list images), removed when the returned guard is dropped.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn raw_memory(path: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let img = memory::open(path)?;
+    if img.kind() == memory::ImageKind::Raw {
+        return Ok((path.to_path_buf(), None));
+    }
+    let dir = tempfile::tempdir()?;
+    let raw = dir.path().join("mem");
+    memory::ops::convert(
+        img.as_ref(),
+        &raw,
+        memory::ops::Target::Raw,
+        memory::DEFAULT_PAGE_SIZE,
+        3,
+        &memory::ops::no_progress,
+    )?;
+    Ok((raw, Some(dir)))
 }
 
 /// A temporary output file in `dir`, readable by everyone like a file `create` would make.
