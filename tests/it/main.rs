@@ -2,6 +2,7 @@
 
 mod cli;
 mod corruption;
+mod fc_v9_v11;
 mod golden;
 mod malformed;
 mod roundtrip;
