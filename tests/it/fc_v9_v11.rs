@@ -687,3 +687,19 @@ fn v11_fuzz_seeds_are_current() {
         );
     }
 }
+
+/// Every real fixture's model, whatever its layout, is written as each bitcode-era layout and
+/// reads back as that layout with a clean verify.
+#[test]
+fn every_fixture_writes_as_every_bitcode_layout() {
+    for p in crate::real_states() {
+        let m = fc::read(&std::fs::read(&p).unwrap()).unwrap().to_model();
+        for l in [Layout::V9_0_0, Layout::V10_0_0, Layout::V11_0_0] {
+            let b = write_as(&m, l);
+            let f = fc::read(&b).unwrap_or_else(|e| panic!("{} as {l:?}: {e}", p.display()));
+            assert_eq!(f.state.layout(), l);
+            let r = verify_state("x", &b, None);
+            assert!(r.clean, "{} as {l:?}: {:#?}", p.display(), r.findings);
+        }
+    }
+}
