@@ -585,7 +585,7 @@ fn v11_aarch64_state() {
         },
         vcpu_states: vec![arm_vcpu()],
         device_states: DevicesState {
-            virtio_state: VirtioDevicesState::Mmio(DeviceStates {
+            virtio_state: VirtioDevicesState::Mmio(Box::new(DeviceStates {
                 block_devices: vec![mmio("rootfs", block(), 0)],
                 net_devices: vec![],
                 vsock_device: Some(mmio(
@@ -608,7 +608,7 @@ fn v11_aarch64_state() {
                 entropy_device: None,
                 pmem_devices: vec![],
                 memory_device: None,
-            }),
+            })),
             mmio_platform_state: MmioPlatformDevicesState {
                 serial: Some(info(0x4000_2000)),
                 rtc: Some(info(0x4000_3000)),

@@ -180,18 +180,18 @@ fn virtio_from_model(m: &Snapshot) -> Result<VirtioDevicesState, WriteError> {
             )));
         }
         let v = cc::devices_from_model(&devices, cb::empty_lists(false), "pci", LAYOUT)?;
-        Ok(VirtioDevicesState::Pci(cc::value_as(
+        Ok(VirtioDevicesState::Pci(Box::new(cc::value_as(
             &v,
             "device_states.virtio_state.Pci",
             LAYOUT,
-        )?))
+        )?)))
     } else {
         let v = cc::devices_from_model(&devices, cb::empty_lists(false), "mmio", LAYOUT)?;
-        Ok(VirtioDevicesState::Mmio(cc::value_as(
+        Ok(VirtioDevicesState::Mmio(Box::new(cc::value_as(
             &v,
             "device_states.virtio_state.Mmio",
             LAYOUT,
-        )?))
+        )?)))
     }
 }
 

@@ -156,11 +156,12 @@ pub struct PciDevicesState {
 }
 
 /// Firecracker: VirtioDevicesState — device_manager/mod.rs: the virtio
-/// devices live on one transport.
+/// devices live on one transport. (The payloads are boxed only to keep the
+/// enum small; serde encodes a `Box` as its content.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum VirtioDevicesState {
     /// All virtio devices on MMIO (index 0).
-    Mmio(DeviceStates),
+    Mmio(Box<DeviceStates>),
     /// All virtio devices on PCI (index 1).
-    Pci(PciDevicesState),
+    Pci(Box<PciDevicesState>),
 }
