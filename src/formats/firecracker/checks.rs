@@ -124,9 +124,13 @@ pub fn layout_checks(state: &State) -> Vec<LayoutFinding> {
     let mut out = Out(Vec::new());
     match state {
         State::V6X86(s) => x86_checks!(s, out),
+        State::V9X86(s) => x86_checks!(s, out),
         State::V10X86(s) => x86_checks!(s, out),
+        State::V11X86(s) => x86_checks!(s, out),
         State::V6Aarch64(s) => arm_checks!(s, out),
+        State::V9Aarch64(s) => arm_checks!(s, out),
         State::V10Aarch64(s) => arm_checks!(s, out),
+        State::V11Aarch64(s) => arm_checks!(s, out),
     }
     out.0
 }

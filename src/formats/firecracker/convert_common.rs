@@ -2,6 +2,7 @@
 //! change between layouts), device lists ↔ model devices, and format-private extensions.
 
 use super::WriteError;
+use super::convert_bitcode as cb;
 use super::wire::{Blob, FamBlob, Xsave};
 use crate::kvm_abi as k;
 use crate::model::*;
@@ -275,7 +276,8 @@ fn virtio_to_model(dev: &Value) -> Option<VirtioState> {
 
 fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
     if list_kind == "pci" {
-        let sbdf = u64_of(dev.get("sbdf"))?;
+        // `sbdf` from 10.0.0 on; `pci_device_bdf` (the same packed u32) before.
+        let sbdf = u64_of(dev.get("sbdf").or_else(|| dev.get("pci_device_bdf")))?;
         return Some(Transport::Pci { sbdf: sbdf as u32 });
     }
     let info = dev.get("device_info")?;
@@ -367,22 +369,37 @@ pub(crate) fn devices_from_model(
         _ => Map::new(),
     };
     for d in devices {
-        let Some(raw) = &d.raw else { continue };
+        let Some(raw) = &d.raw else {
+            // A legacy MMIO device another bitcode-era layout keeps outside its device lists
+            // (11.0.0's aarch64 serial console and RTC): rebuilt from its placement.
+            if transport == "mmio"
+                && cb::is_sibling(layout)
+                && let Some(entry) = cb::legacy_entry(d)
+                && let Some(Value::Array(a)) = obj.get_mut("legacy_devices")
+            {
+                a.push(entry);
+            }
+            continue;
+        };
         let Some(list) = raw.value.get("list").and_then(Value::as_str) else {
             continue;
         };
         let Some(list) = list.strip_prefix(&format!("{transport}.")) else {
             continue;
         };
-        if raw.layout != layout {
-            return Err(WriteError::Model(format!(
-                "device `{}` ({}) carries {} state; translating it to {layout} is not supported yet",
-                d.id,
-                d.kind.name(),
-                raw.layout
-            )));
-        }
         let state = raw.value.get("state").cloned().unwrap_or(Value::Null);
+        let state = if raw.layout == layout {
+            state
+        } else {
+            cb::translate_device(&raw.layout, layout, transport, list, state).ok_or_else(|| {
+                WriteError::Model(format!(
+                    "device `{}` ({}) carries {} state; translating it to {layout} is not supported yet",
+                    d.id,
+                    d.kind.name(),
+                    raw.layout
+                ))
+            })?
+        };
         match obj.get_mut(list) {
             Some(Value::Array(a)) => a.push(state),
             Some(slot) => *slot = state,

@@ -1,6 +1,7 @@
 //! Firecracker `MicrovmState` files.
 //!
-//! One frozen module per layout (`v6` = format 6.0.0, `v10` = format 10.0.0), each with serde
+//! One frozen module per layout (`v6` = format 6.0.0, `v9` = 9.0.0, `v10` = 10.0.0, `v11` =
+//! 11.0.0), each with serde
 //! types mirroring Firecracker's field tree for x86_64 and aarch64 and a conversion to and from
 //! the neutral model. This module picks the layout from the envelope, decodes strictly (exact
 //! length, CRC) and re-encodes byte-exactly.
@@ -10,9 +11,12 @@
 //! ```
 
 pub mod checks;
+mod convert_bitcode;
 mod convert_common;
 pub mod v10;
+pub mod v11;
 pub mod v6;
+pub mod v9;
 pub mod wire;
 
 use crate::codec::bincode as bc;
@@ -27,8 +31,12 @@ use wire::SnapshotHdr;
 pub enum Layout {
     /// Format 6.0.0, written by Firecracker v1.12.x (bincode fixint LE).
     V6_0_0,
+    /// Format 9.0.0, written by Firecracker v1.15.0 and v1.15.1 (bitcode 0.6.9).
+    V9_0_0,
     /// Format 10.0.0, written by Firecracker v1.16.0 and v1.16.1 (bitcode 0.6.9).
     V10_0_0,
+    /// Format 11.0.0, written by Firecracker v1.16.2 and main before 1.17 (bitcode 0.6.9).
+    V11_0_0,
 }
 
 /// Facts about a layout.
@@ -59,12 +67,28 @@ pub const LAYOUTS: &[LayoutInfo] = &[
         releases: &["v1.12.0", "v1.12.1"],
     },
     LayoutInfo {
+        layout: Layout::V9_0_0,
+        id: "firecracker-9.0.0",
+        version: Version::new(9, 0, 0),
+        era: Era::Bitcode,
+        encoding: "bitcode 0.6.9 (serde)",
+        releases: &["v1.15.0", "v1.15.1"],
+    },
+    LayoutInfo {
         layout: Layout::V10_0_0,
         id: "firecracker-10.0.0",
         version: Version::new(10, 0, 0),
         era: Era::Bitcode,
         encoding: "bitcode 0.6.9 (serde)",
         releases: &["v1.16.0", "v1.16.1"],
+    },
+    LayoutInfo {
+        layout: Layout::V11_0_0,
+        id: "firecracker-11.0.0",
+        version: Version::new(11, 0, 0),
+        era: Era::Bitcode,
+        encoding: "bitcode 0.6.9 (serde)",
+        releases: &["v1.16.2"],
     },
 ];
 
@@ -96,10 +120,18 @@ pub enum State {
     V6X86(Box<v6::x86_64::MicrovmState>),
     /// 6.0.0, aarch64.
     V6Aarch64(Box<v6::aarch64::MicrovmState>),
+    /// 9.0.0, x86_64.
+    V9X86(Box<v9::x86_64::MicrovmState>),
+    /// 9.0.0, aarch64.
+    V9Aarch64(Box<v9::aarch64::MicrovmState>),
     /// 10.0.0, x86_64.
     V10X86(Box<v10::x86_64::MicrovmState>),
     /// 10.0.0, aarch64.
     V10Aarch64(Box<v10::aarch64::MicrovmState>),
+    /// 11.0.0, x86_64.
+    V11X86(Box<v11::x86_64::MicrovmState>),
+    /// 11.0.0, aarch64.
+    V11Aarch64(Box<v11::aarch64::MicrovmState>),
 }
 
 impl State {
@@ -107,15 +139,20 @@ impl State {
     pub fn layout(&self) -> Layout {
         match self {
             State::V6X86(_) | State::V6Aarch64(_) => Layout::V6_0_0,
+            State::V9X86(_) | State::V9Aarch64(_) => Layout::V9_0_0,
             State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
+            State::V11X86(_) | State::V11Aarch64(_) => Layout::V11_0_0,
         }
     }
 
     /// The architecture of this state.
     pub fn arch(&self) -> Arch {
         match self {
-            State::V6X86(_) | State::V10X86(_) => Arch::X86_64,
-            State::V6Aarch64(_) | State::V10Aarch64(_) => Arch::Aarch64,
+            State::V6X86(_) | State::V9X86(_) | State::V10X86(_) | State::V11X86(_) => Arch::X86_64,
+            State::V6Aarch64(_)
+            | State::V9Aarch64(_)
+            | State::V10Aarch64(_)
+            | State::V11Aarch64(_) => Arch::Aarch64,
         }
     }
 }
@@ -146,8 +183,12 @@ impl FcFile {
         match &self.state {
             State::V6X86(s) => v6::convert::x86_to_model(s),
             State::V6Aarch64(s) => v6::convert::aarch64_to_model(s),
+            State::V9X86(s) => v9::convert::x86_to_model(s),
+            State::V9Aarch64(s) => v9::convert::aarch64_to_model(s),
             State::V10X86(s) => v10::convert::x86_to_model(s),
             State::V10Aarch64(s) => v10::convert::aarch64_to_model(s),
+            State::V11X86(s) => v11::convert::x86_to_model(s),
+            State::V11Aarch64(s) => v11::convert::aarch64_to_model(s),
         }
     }
 }
@@ -321,11 +362,23 @@ fn decode_arch(
             .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
         (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6Aarch64(Box::new(s)), version_text, t)),
+        (Layout::V9_0_0, Arch::X86_64) => {
+            bitcode_state(body).map(|(s, v)| (State::V9X86(Box::new(s)), v, 0))
+        }
+        (Layout::V9_0_0, Arch::Aarch64) => {
+            bitcode_state(body).map(|(s, v)| (State::V9Aarch64(Box::new(s)), v, 0))
+        }
         (Layout::V10_0_0, Arch::X86_64) => {
             bitcode_state(body).map(|(s, v)| (State::V10X86(Box::new(s)), v, 0))
         }
         (Layout::V10_0_0, Arch::Aarch64) => {
             bitcode_state(body).map(|(s, v)| (State::V10Aarch64(Box::new(s)), v, 0))
+        }
+        (Layout::V11_0_0, Arch::X86_64) => {
+            bitcode_state(body).map(|(s, v)| (State::V11X86(Box::new(s)), v, 0))
+        }
+        (Layout::V11_0_0, Arch::Aarch64) => {
+            bitcode_state(body).map(|(s, v)| (State::V11Aarch64(Box::new(s)), v, 0))
         }
     }
 }
@@ -393,8 +446,12 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
     let body = match &f.state {
         State::V6X86(s) => bincode_body(&hdr, s)?,
         State::V6Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V9X86(s) => bitcode_body(&hdr, s),
+        State::V9Aarch64(s) => bitcode_body(&hdr, s),
         State::V10X86(s) => bitcode_body(&hdr, s),
         State::V10Aarch64(s) => bitcode_body(&hdr, s),
+        State::V11X86(s) => bitcode_body(&hdr, s),
+        State::V11Aarch64(s) => bitcode_body(&hdr, s),
     };
     Ok(envelope::seal(body))
 }
@@ -436,7 +493,9 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
         Layout::V6_0_0 => Vec::new(),
+        Layout::V9_0_0 => v9::convert::invented(m),
         Layout::V10_0_0 => v10::convert::invented(m),
+        Layout::V11_0_0 => v11::convert::invented(m),
     }
 }
 
@@ -469,11 +528,21 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
         (Layout::V6_0_0, Arch::Aarch64) => {
             State::V6Aarch64(Box::new(v6::convert::aarch64_from_model(m)?))
         }
+        (Layout::V9_0_0, Arch::X86_64) => State::V9X86(Box::new(v9::convert::x86_from_model(m)?)),
+        (Layout::V9_0_0, Arch::Aarch64) => {
+            State::V9Aarch64(Box::new(v9::convert::aarch64_from_model(m)?))
+        }
         (Layout::V10_0_0, Arch::X86_64) => {
             State::V10X86(Box::new(v10::convert::x86_from_model(m)?))
         }
         (Layout::V10_0_0, Arch::Aarch64) => {
             State::V10Aarch64(Box::new(v10::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V11_0_0, Arch::X86_64) => {
+            State::V11X86(Box::new(v11::convert::x86_from_model(m)?))
+        }
+        (Layout::V11_0_0, Arch::Aarch64) => {
+            State::V11Aarch64(Box::new(v11::convert::aarch64_from_model(m)?))
         }
     };
     let magic = match m.arch() {

@@ -3,6 +3,7 @@
 use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
+use crate::formats::firecracker::convert_bitcode as cb;
 use crate::formats::firecracker::convert_common as cc;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
@@ -318,10 +319,8 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
         },
         huge_pages,
         caps,
-        alloc: match m.extensions.get(KEY_ALLOC) {
-            Some(e) => cc::value_as(&e.value, KEY_ALLOC, LAYOUT)?,
-            None => cc::value_as(&defaults()["resource_allocator"], KEY_ALLOC, LAYOUT)?,
-        },
+        // Any bitcode-era layout's allocator extension (11.0.0's lacks the GSI allocators).
+        alloc: cc::value_as(&cb::alloc_value(m), KEY_ALLOC, LAYOUT)?,
     })
 }
 
@@ -333,23 +332,7 @@ fn defaults() -> Value {
 /// The fields [`x86_from_model`] / [`aarch64_from_model`] fill from Firecracker's defaults
 /// because the model does not carry them (empty for models read from a 10.0.0 file).
 pub fn invented(m: &Snapshot) -> Vec<String> {
-    let mut out = Vec::new();
-    if !m.extensions.contains_key(KEY_ALLOC) {
-        out.push("vm_state.resource_allocator (Firecracker v1.16.1's allocation for a VM without devices)".into());
-    }
-    if !m.devices.iter().any(|d| d.vmgenid.is_some()) {
-        out.push(
-            "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
-        );
-    }
-    if !m
-        .devices
-        .iter()
-        .any(|d| d.kind == DeviceKind::VmClock && d.raw.is_some())
-    {
-        out.push("device_states.acpi_state.vmclock (Firecracker's initial vmclock page)".into());
-    }
-    out
+    cb::invented(m, true)
 }
 
 fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {

@@ -1,0 +1,710 @@
+//! Conversion helpers of the bitcode-era layouts (9.0.0, 10.0.0, 11.0.0). Their machine, memory,
+//! GIC, vCPU, ACPI and serial types are format 10.0.0's (9.0.0 and 11.0.0 re-export them), so
+//! the conversions of those parts are shared here. Also: how device states and allocator state
+//! move between these three layouts when a model made from one is written as another.
+
+use super::convert_common as cc;
+use super::v10::aarch64 as arm;
+use super::v10::devices::{
+    AcpiDeviceManagerState, BootSourceConfig, GuestMemoryRegionState, GuestMemoryState,
+    GuestRegionType, KvmState, MmioDeviceInfo, SerialState, VmGenIdState,
+};
+use super::v10::x86_64 as x86;
+use super::v10::x86_64::VcpuState as X86VcpuState;
+use super::wire::Blob;
+use super::{LayoutInfo, WriteError};
+use crate::kvm_abi as k;
+use crate::model::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// Extension key of the resource allocator state.
+pub(crate) const KEY_ALLOC: &str = "firecracker/resource_allocator";
+/// Extension key of `KvmState` when its capability strings do not parse.
+pub(crate) const KEY_CAPS: &str = "firecracker/kvm_state";
+/// Extension key of "the virtio devices are on PCI" (`pci_enabled` up to 10.0.0, the `Pci`
+/// variant of `VirtioDevicesState` in 11.0.0).
+pub(crate) const KEY_PCI: &str = "firecracker/pci_enabled";
+
+/// The bitcode-era layout ids whose device states translate into each other, oldest first.
+const SIBLINGS: [&str; 3] = [
+    "firecracker-9.0.0",
+    "firecracker-10.0.0",
+    "firecracker-11.0.0",
+];
+
+/// What Firecracker v1.16.1 records for a VM without devices (see `v10/defaults.json`); used for
+/// state a model from another producer lacks.
+pub(crate) fn defaults() -> Value {
+    serde_json::from_str(include_str!("v10/defaults.json")).unwrap_or(Value::Null)
+}
+
+// ---------------------------------------------------------------------------
+// Layout → model
+// ---------------------------------------------------------------------------
+
+/// The machine configuration as the model holds it.
+pub(crate) fn vm_info(
+    cpu_template: String,
+    (mem, smt): (u64, bool),
+    boot: &BootSourceConfig,
+    huge_pages: &str,
+    caps: &KvmState,
+) -> VmInfo {
+    VmInfo {
+        mem_size_mib: Some(mem),
+        smt: Some(smt),
+        cpu_template: Some(cpu_template),
+        boot_source: Some(BootSource {
+            kernel_image_path: boot.kernel_image_path.clone(),
+            initrd_path: boot.initrd_path.clone(),
+            boot_args: boot.boot_args.clone(),
+        }),
+        huge_pages: Some(huge_pages.into()),
+        kvm_cap_modifiers: cc::caps_to_model(&caps.kvm_cap_modifiers).unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
+/// A model with provenance, machine, memory and the allocator / capability extensions filled.
+pub(crate) fn base<A: Serialize>(
+    info: &LayoutInfo,
+    arch: Arch,
+    vm: VmInfo,
+    (mem, caps): (&GuestMemoryState, &KvmState),
+    alloc: &A,
+) -> Snapshot {
+    let mut s = Snapshot {
+        provenance: cc::provenance(info, arch),
+        vm,
+        memory: cc::regions_to_model(mem.regions.iter().map(|r| {
+            let kind = match r.region_type {
+                GuestRegionType::Dram => RegionKind::Dram,
+                GuestRegionType::Hotpluggable => RegionKind::Hotpluggable,
+            };
+            (r.base_address, r.size, kind, r.plugged.clone())
+        })),
+        vcpus: Vec::new(),
+        platform: Platform::X86_64(Box::default()),
+        devices: Vec::new(),
+        extensions: Default::default(),
+    };
+    if cc::caps_to_model(&caps.kvm_cap_modifiers).is_none() {
+        s.extensions.insert(KEY_CAPS.into(), cc::ext(info.id, caps));
+    }
+    s.extensions
+        .insert(KEY_ALLOC.into(), cc::ext(info.id, alloc));
+    s
+}
+
+/// x86_64 vCPUs and VM-level blobs → model.
+pub(crate) fn x86_to_model(m: &mut Snapshot, v: &x86::VmState, vcpus: &[x86::VcpuState]) {
+    x86_platform_to_model(
+        m,
+        [
+            &v.pitstate,
+            &v.clock,
+            &v.pic_master,
+            &v.pic_slave,
+            &v.ioapic,
+        ],
+    );
+    m.vcpus = vcpus
+        .iter()
+        .map(|c| Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&cc::x86_blobs!(c)))))
+        .collect();
+}
+
+/// The five x86_64 VM-level blobs (pit, clock, pic master, pic slave, ioapic) → model platform.
+pub(crate) fn x86_platform_to_model(m: &mut Snapshot, b: [&Blob; 5]) {
+    m.platform = Platform::X86_64(Box::new(cc::x86_platform_to_model(
+        b[0], b[1], b[2], b[3], b[4],
+    )));
+}
+
+/// aarch64 GIC and vCPUs → model (register lists whose sizes do not add up go to an extension).
+pub(crate) fn arm_to_model(
+    m: &mut Snapshot,
+    gic: &arm::GicState,
+    vcpus: &[arm::VcpuState],
+    layout: &str,
+) {
+    m.platform = Platform::Aarch64(Box::new(Aarch64Platform {
+        gic: Some(cc::gic_to_model!(
+            gic,
+            gic.its_state.as_ref().map(|i| ItsState {
+                iidr: i.iidr,
+                cbaser: i.cbaser,
+                creadr: i.creadr,
+                cwriter: i.cwriter,
+                baser: i.baser,
+                ctlr: i.ctlr,
+            })
+        )),
+        opaque_gic: None,
+    }));
+    for (n, c) in vcpus.iter().enumerate() {
+        let regs = cc::arm_regs_to_model(&c.regs.0, &c.regs.1);
+        if regs.is_none() {
+            m.extensions.insert(
+                format!("firecracker/vcpu[{n}].regs"),
+                cc::ext(layout, &c.regs),
+            );
+        }
+        m.vcpus.push(Vcpu::Aarch64(Box::new(Aarch64Vcpu {
+            mp_state: Some(k::mp_state_from(&c.mp_state.0)),
+            regs: regs.unwrap_or_default(),
+            mpidr: Some(c.mpidr),
+            kvi: Some(k::vcpu_init_from(&c.kvi.0)),
+            pvtime_ipa: c.pvtime_ipa,
+            ..Default::default()
+        })));
+    }
+}
+
+/// A virtio device-state struct (MMIO or PCI) → model devices; `pci` also records the PCI flag.
+pub(crate) fn virtio_to_model<T: Serialize>(
+    m: &mut Snapshot,
+    states: &T,
+    transport: &str,
+    layout: &str,
+) {
+    let v = serde_json::to_value(states).unwrap_or(Value::Null);
+    m.devices
+        .extend(cc::devices_to_model(&v, transport, layout));
+}
+
+/// ACPI devices (VMGenID, vmclock) → model devices.
+pub(crate) fn acpi_to_model(m: &mut Snapshot, acpi: &AcpiDeviceManagerState, layout: &str) {
+    let g = &acpi.vmgenid;
+    let mut gen_id = Device::new("vmgenid", DeviceKind::VmGenId);
+    gen_id.transport = Some(Transport::Address {
+        addr: g.addr,
+        irq: Some(g.gsi),
+    });
+    gen_id.vmgenid = Some(VmGenId {
+        gsi: g.gsi,
+        addr: g.addr,
+    });
+    m.devices.push(gen_id);
+    let c = &acpi.vmclock;
+    let mut clock = Device::new("vmclock", DeviceKind::VmClock);
+    clock.transport = Some(Transport::Address {
+        addr: c.guest_address,
+        irq: Some(c.gsi),
+    });
+    clock.raw = Some(cc::ext(layout, c));
+    m.devices.push(clock);
+}
+
+/// The serial console's registers → the model's serial device (created on x86_64 at COM1 when
+/// no serial device exists yet).
+pub(crate) fn serial_to_model(m: &mut Snapshot, s: &SerialState, arch: Arch) {
+    let uart = UartState {
+        baud_divisor_low: s.baud_divisor_low,
+        baud_divisor_high: s.baud_divisor_high,
+        interrupt_enable: s.interrupt_enable,
+        interrupt_identification: s.interrupt_identification,
+        line_control: s.line_control,
+        line_status: s.line_status,
+        modem_control: s.modem_control,
+        modem_status: s.modem_status,
+        scratch: s.scratch,
+        in_buffer: Bytes(s.in_buffer.clone()),
+    };
+    match m.devices.iter_mut().find(|d| d.kind == DeviceKind::Serial) {
+        Some(dev) => dev.uart = Some(uart),
+        None => {
+            let mut dev = Device::new("serial", DeviceKind::Serial);
+            if arch == Arch::X86_64 {
+                dev.transport = Some(Transport::Port {
+                    base: 0x3f8,
+                    irq: Some(4),
+                });
+            }
+            dev.uart = Some(uart);
+            m.devices.push(dev);
+        }
+    }
+}
+
+/// An MMIO platform device (aarch64 serial console, RTC) → model device.
+pub(crate) fn platform_device_to_model(
+    m: &mut Snapshot,
+    id: &str,
+    kind: DeviceKind,
+    info: &MmioDeviceInfo,
+) {
+    let mut d = Device::new(id, kind);
+    d.transport = Some(Transport::Mmio {
+        addr: info.addr,
+        len: info.len,
+        irq: info.gsi,
+    });
+    m.devices.push(d);
+}
+
+// ---------------------------------------------------------------------------
+// Model → layout
+// ---------------------------------------------------------------------------
+
+/// The parts every bitcode-era layout takes from the model the same way.
+pub(crate) struct Common {
+    /// Boot source.
+    pub boot: BootSourceConfig,
+    /// KVM capability modifiers.
+    pub caps: KvmState,
+    /// Guest memory.
+    pub memory: GuestMemoryState,
+    /// Resource allocator state as JSON with every field any of these layouts has.
+    pub alloc: Value,
+}
+
+/// Boot source, capabilities, memory and allocators from the model.
+///
+/// # Errors
+/// When the capability extension is not a `KvmState`.
+pub(crate) fn common_from_model(m: &Snapshot, layout: &str) -> Result<Common, WriteError> {
+    let b = m.vm.boot_source.clone().unwrap_or_default();
+    let caps = match m.extensions.get(KEY_CAPS) {
+        Some(e) => cc::value_as(&e.value, KEY_CAPS, layout)?,
+        None => KvmState {
+            kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers),
+        },
+    };
+    Ok(Common {
+        boot: BootSourceConfig {
+            kernel_image_path: b.kernel_image_path,
+            initrd_path: b.initrd_path,
+            boot_args: b.boot_args,
+        },
+        caps,
+        memory: memory_from_model(m),
+        alloc: alloc_value(m),
+    })
+}
+
+fn memory_from_model(m: &Snapshot) -> GuestMemoryState {
+    GuestMemoryState {
+        regions: m
+            .memory
+            .regions
+            .iter()
+            .map(|r| GuestMemoryRegionState {
+                base_address: r.guest_addr,
+                size: r.size,
+                region_type: match r.kind {
+                    RegionKind::Dram => GuestRegionType::Dram,
+                    RegionKind::Hotpluggable => GuestRegionType::Hotpluggable,
+                },
+                // A producer without slots: one plugged slot per DRAM region, as Firecracker.
+                plugged: if r.plugged.is_empty() && r.kind == RegionKind::Dram {
+                    vec![true]
+                } else {
+                    r.plugged.clone()
+                },
+            })
+            .collect(),
+    }
+}
+
+/// The resource allocator state for any bitcode-era layout, as JSON holding every field any of
+/// them has (each layout's type ignores the ones it lacks):
+/// - no allocator extension (another producer): Firecracker v1.16.1's allocators for a VM
+///   without devices (`v10/defaults.json`);
+/// - an extension from any of these layouts: its fields, over those defaults; when it lacks the
+///   GSI allocators (11.0.0 no longer saves them) their `next_id` is what allocating the model's
+///   interrupt lines in order leaves behind, as Firecracker ≤ v1.16.1 would have recorded it
+///   (legacy GSIs: the devices' MMIO / ACPI interrupt lines; MSI GSIs: the PCI devices' MSI-X
+///   vectors; no freed ids).
+pub(crate) fn alloc_value(m: &Snapshot) -> Value {
+    let mut out = defaults()["resource_allocator"].clone();
+    let Some(e) = m.extensions.get(KEY_ALLOC) else {
+        return out;
+    };
+    if let (Some(o), Some(src)) = (out.as_object_mut(), e.value.as_object()) {
+        for (k, v) in src {
+            o.insert(k.clone(), v.clone());
+        }
+    }
+    if e.value.get("gsi_legacy_allocator").is_none() {
+        let legacy = m.devices.iter().filter_map(|d| match d.transport {
+            Some(Transport::Mmio { irq, .. } | Transport::Address { irq, .. }) => irq,
+            _ => None,
+        });
+        derive_next_id(&mut out["gsi_legacy_allocator"], legacy);
+    }
+    if e.value.get("gsi_msi_allocator").is_none() {
+        let mut msi = Vec::new();
+        for d in &m.devices {
+            if let Some(raw) = &d.raw
+                && raw.value["list"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("pci."))
+            {
+                collect_vectors(&raw.value["state"], &mut msi);
+            }
+        }
+        derive_next_id(&mut out["gsi_msi_allocator"], msi.into_iter());
+    }
+    out
+}
+
+fn derive_next_id(alloc: &mut Value, used: impl Iterator<Item = u32>) {
+    let base = alloc["range_base"].as_u64().unwrap_or(0);
+    let end = alloc["range_end"].as_u64().unwrap_or(u64::from(u32::MAX));
+    let next = used
+        .map(u64::from)
+        .filter(|g| (base..=end).contains(g))
+        .max()
+        .map_or(base, |g| g + 1);
+    alloc["next_id"] = if next <= end {
+        json!(next)
+    } else {
+        Value::Null
+    };
+}
+
+fn collect_vectors(v: &Value, out: &mut Vec<u32>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("vectors", Value::Array(a)) => out.extend(
+                        a.iter()
+                            .filter_map(Value::as_u64)
+                            .filter_map(|g| u32::try_from(g).ok()),
+                    ),
+                    _ => collect_vectors(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_vectors(x, out)),
+        _ => {}
+    }
+}
+
+/// ACPI devices from the model; absent ones get Firecracker v1.16.1's (VMGenID at gsi 5,
+/// 0xdfff0; the initial vmclock page at gsi 6).
+///
+/// # Errors
+/// When the vmclock's raw state is not a `VmClockState`.
+pub(crate) fn acpi_from_model(
+    m: &Snapshot,
+    layout: &str,
+) -> Result<AcpiDeviceManagerState, WriteError> {
+    let d = defaults();
+    let vmgenid = match m.devices.iter().find_map(|d| d.vmgenid) {
+        Some(g) => VmGenIdState {
+            gsi: g.gsi,
+            addr: g.addr,
+        },
+        None => cc::value_as(&d["vmgenid"], "vmgenid", layout)?,
+    };
+    // Every bitcode-era layout has the same VmClockState, so another one's raw state fits.
+    let vmclock = match m
+        .devices
+        .iter()
+        .find(|d| d.kind == DeviceKind::VmClock)
+        .and_then(|d| d.raw.as_ref())
+    {
+        Some(c) => cc::value_as(&c.value, "devices.vmclock", layout)?,
+        None => cc::value_as(&d["vmclock"], "vmclock", layout)?,
+    };
+    Ok(AcpiDeviceManagerState { vmgenid, vmclock })
+}
+
+/// The serial console's registers from the model's first UART.
+pub(crate) fn serial_from_model(m: &Snapshot) -> Option<SerialState> {
+    let u = m.devices.iter().find_map(|d| d.uart.as_ref())?;
+    Some(SerialState {
+        baud_divisor_low: u.baud_divisor_low,
+        baud_divisor_high: u.baud_divisor_high,
+        interrupt_enable: u.interrupt_enable,
+        interrupt_identification: u.interrupt_identification,
+        line_control: u.line_control,
+        line_status: u.line_status,
+        modem_control: u.modem_control,
+        modem_status: u.modem_status,
+        scratch: u.scratch,
+        in_buffer: u.in_buffer.0.clone(),
+    })
+}
+
+/// The MMIO placement of the model's first device of `kind` (aarch64 serial console, RTC).
+pub(crate) fn platform_device_from_model(
+    m: &Snapshot,
+    kind: &DeviceKind,
+) -> Option<MmioDeviceInfo> {
+    m.devices
+        .iter()
+        .filter(|d| &d.kind == kind)
+        .find_map(|d| match d.transport {
+            Some(Transport::Mmio { addr, len, irq }) => Some(MmioDeviceInfo {
+                addr,
+                len,
+                gsi: irq,
+            }),
+            _ => None,
+        })
+}
+
+/// The empty virtio device lists (JSON) of a `DeviceStates` / `PciDevicesState`.
+pub(crate) fn empty_lists(legacy: bool) -> Value {
+    let mut v = json!({"block_devices": [], "net_devices": [], "vsock_device": null, "balloon_device": null,
+        "mmds": null, "entropy_device": null, "pmem_devices": [], "memory_device": null});
+    if legacy {
+        v["legacy_devices"] = json!([]);
+    }
+    v
+}
+
+/// Whether the model's virtio devices are on PCI.
+pub(crate) fn pci_enabled(m: &Snapshot) -> bool {
+    m.extensions
+        .get(KEY_PCI)
+        .and_then(|e| e.value.as_bool())
+        .unwrap_or(false)
+}
+
+/// The model's CPU template name as the layout's `StaticCpuTemplate` (`None` when unset).
+///
+/// # Errors
+/// When the layout has no template of that name.
+pub(crate) fn cpu_template<T: DeserializeOwned>(
+    m: &Snapshot,
+    layout: &str,
+) -> Result<T, WriteError> {
+    let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
+    cc::value_as(&Value::String(name), "vm.cpu_template", layout)
+}
+
+/// x86_64 vCPUs and VM-level blobs from the model.
+///
+/// # Errors
+/// When the model is not an x86_64 one.
+pub(crate) fn x86_from_model(m: &Snapshot) -> Result<([Blob; 5], Vec<x86::VcpuState>), WriteError> {
+    let Platform::X86_64(p) = &m.platform else {
+        return Err(WriteError::Model(
+            "x86_64 layout needs x86_64 platform state".into(),
+        ));
+    };
+    let vcpus = m
+        .vcpus
+        .iter()
+        .map(|v| match v {
+            Vcpu::X86_64(v) => {
+                let b = cc::x86_vcpu_from_model(v);
+                Ok(cc::x86_vcpu_state!(X86VcpuState, b))
+            }
+            Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((cc::x86_platform_from_model(p), vcpus))
+}
+
+/// aarch64 GIC and vCPUs from the model.
+///
+/// # Errors
+/// When the model is not an aarch64 one, or a register extension does not fit.
+pub(crate) fn arm_from_model(
+    m: &Snapshot,
+    layout: &str,
+) -> Result<(arm::GicState, Vec<arm::VcpuState>), WriteError> {
+    let Platform::Aarch64(p) = &m.platform else {
+        return Err(WriteError::Model(
+            "aarch64 layout needs aarch64 platform state".into(),
+        ));
+    };
+    let mut vcpus = Vec::new();
+    for (n, v) in m.vcpus.iter().enumerate() {
+        let Vcpu::Aarch64(v) = v else {
+            return Err(WriteError::Model("x86_64 vCPU in an aarch64 state".into()));
+        };
+        let key = format!("firecracker/vcpu[{n}].regs");
+        let regs = match m.extensions.get(&key) {
+            Some(e) => cc::value_as(&e.value, &key, layout)?,
+            None => cc::arm_regs_from_model(&v.regs),
+        };
+        vcpus.push(arm::VcpuState {
+            mp_state: Blob(k::mp_state_to(v.mp_state.unwrap_or(0))),
+            regs,
+            mpidr: v.mpidr.unwrap_or(0),
+            kvi: Blob(k::vcpu_init_to(&v.kvi.unwrap_or_default())),
+            pvtime_ipa: v.pvtime_ipa,
+        });
+    }
+    let g = p.gic.clone().unwrap_or_default();
+    let (dist, gic_vcpu_states) = cc::gic_parts_from_model!(arm, &g);
+    let gic = arm::GicState {
+        dist,
+        gic_vcpu_states,
+        its_state: g.its.map(|i| arm::ItsRegisterState {
+            iidr: i.iidr,
+            cbaser: i.cbaser,
+            creadr: i.creadr,
+            cwriter: i.cwriter,
+            baser: i.baser,
+            ctlr: i.ctlr,
+        }),
+    };
+    Ok((gic, vcpus))
+}
+
+/// The fields a bitcode-era writer fills from Firecracker's defaults because the model does not
+/// carry them. `gsi` = the layout saves GSI allocators.
+pub(crate) fn invented(m: &Snapshot, gsi: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    match m.extensions.get(KEY_ALLOC) {
+        None => out.push(
+            "vm_state.resource_allocator (Firecracker v1.16.1's allocation for a VM without devices)"
+                .into(),
+        ),
+        Some(e) if gsi && e.value.get("gsi_legacy_allocator").is_none() => out.push(
+            "vm_state.resource_allocator.gsi_legacy_allocator / gsi_msi_allocator (next ids after the devices' interrupt lines)"
+                .into(),
+        ),
+        Some(_) => {}
+    }
+    if !m.devices.iter().any(|d| d.vmgenid.is_some()) {
+        out.push(
+            "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
+        );
+    }
+    if !m
+        .devices
+        .iter()
+        .any(|d| d.kind == DeviceKind::VmClock && d.raw.is_some())
+    {
+        out.push("device_states.acpi_state.vmclock (Firecracker's initial vmclock page)".into());
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// Device states between 9.0.0, 10.0.0 and 11.0.0
+// ---------------------------------------------------------------------------
+
+fn rank(layout: &str) -> Option<usize> {
+    SIBLINGS.iter().position(|l| *l == layout)
+}
+
+/// Whether `layout` is a bitcode-era layout whose device states this module translates.
+pub(crate) fn is_sibling(layout: &str) -> bool {
+    rank(layout).is_some()
+}
+
+/// A device list entry of layout `from` (JSON, as in a device's `raw` extension) rewritten as
+/// layout `to`'s, or `None` when there is no faithful rewrite. Fields the target adds get what
+/// that Firecracker release records for a device without the feature:
+/// - 9.0.0 → 10.0.0: `NetConfigSpaceState.mtu = None`; `PmemConfig.rate_limiter = None`,
+///   `PmemState.rate_limiter_state` = no buckets;
+/// - 10.0.0 → 11.0.0: `VsockFrontendState.pending_event_ack = false`; PCI
+///   `bar_address` = the 64-bit address programmed in BAR0/BAR1 (where Firecracker places the
+///   device's only BAR);
+///
+/// and going back drops them. The v1.15 PCI transport state (string BDF, `PciBar` list,
+/// `msix_cap_reg_idx`) has no faithful 10.0.0 form, so PCI devices do not cross 9.0.0 ↔ 10.0.0.
+pub(crate) fn translate_device(
+    from: &str,
+    to: &str,
+    transport: &str,
+    list: &str,
+    mut state: Value,
+) -> Option<Value> {
+    let (mut r, t) = (rank(from)?, rank(to)?);
+    let wrapped_pci = transport == "pci" && list != "mmds";
+    while r < t {
+        match r {
+            0 => {
+                if wrapped_pci {
+                    return None;
+                }
+                upgrade_9_to_10(list, &mut state)?;
+            }
+            _ => {
+                if list == "legacy_devices" {
+                    return None;
+                }
+                if list == "vsock_device" {
+                    obj(&mut state, "/device_state/frontend")?
+                        .insert("pending_event_ack".into(), Value::Bool(false));
+                }
+                if wrapped_pci {
+                    let bars = state.pointer("/transport_state/bars/bars")?;
+                    let lo = bars.pointer("/0/encoded_addr")?.as_u64()? & 0xffff_fff0;
+                    let hi = bars.pointer("/1/encoded_addr")?.as_u64()?;
+                    obj(&mut state, "/transport_state")?
+                        .insert("bar_address".into(), json!(hi << 32 | lo));
+                }
+            }
+        }
+        r += 1;
+    }
+    while r > t {
+        match r {
+            1 => {
+                if wrapped_pci {
+                    return None;
+                }
+                match list {
+                    "net_devices" => {
+                        obj(&mut state, "/device_state/config_space")?.remove("mtu");
+                    }
+                    "pmem_devices" => {
+                        obj(&mut state, "/device_state/config")?.remove("rate_limiter");
+                        obj(&mut state, "/device_state")?.remove("rate_limiter_state");
+                    }
+                    _ => {}
+                }
+            }
+            _ => {
+                if list == "vsock_device" {
+                    obj(&mut state, "/device_state/frontend")?.remove("pending_event_ack");
+                }
+                if wrapped_pci {
+                    obj(&mut state, "/transport_state")?.remove("bar_address");
+                }
+            }
+        }
+        r -= 1;
+    }
+    Some(state)
+}
+
+fn upgrade_9_to_10(list: &str, state: &mut Value) -> Option<()> {
+    match list {
+        "net_devices" => {
+            obj(state, "/device_state/config_space")?.insert("mtu".into(), Value::Null);
+        }
+        "pmem_devices" => {
+            obj(state, "/device_state/config")?.insert("rate_limiter".into(), Value::Null);
+            obj(state, "/device_state")?.insert(
+                "rate_limiter_state".into(),
+                json!({"ops": null, "bandwidth": null}),
+            );
+        }
+        _ => {}
+    }
+    Some(())
+}
+
+fn obj<'a>(v: &'a mut Value, pointer: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
+    v.pointer_mut(pointer)?.as_object_mut()
+}
+
+/// A 9.0.0 / 10.0.0 aarch64 `ConnectedLegacyState` (JSON) for a model device without a raw
+/// state of its own (e.g. the serial console or RTC of an 11.0.0 file), from its MMIO placement.
+pub(crate) fn legacy_entry(d: &Device) -> Option<Value> {
+    let name = match d.kind {
+        DeviceKind::Serial => "Serial",
+        DeviceKind::Rtc => "Rtc",
+        DeviceKind::BootTimer => "BootTimer",
+        _ => return None,
+    };
+    let Some(Transport::Mmio { addr, len, irq }) = d.transport else {
+        return None;
+    };
+    Some(json!({"type_": name, "device_info": {"addr": addr, "len": len, "gsi": irq}}))
+}

@@ -1,0 +1,19 @@
+//! Firecracker snapshot format 11.0.0 (v1.16.2 and main before 1.17), frozen.
+//!
+//! Written with bitcode 0.6.9 (serde API). These types mirror upstream's
+//! `MicrovmState` (main @ 81b38b9da) field for field, in declaration (= wire)
+//! order, for both architectures. kvm-bindings structures are opaque byte
+//! blobs.
+//!
+//! Types byte-identical to format 10.0.0's are re-exported from
+//! [`super::v10`] (bitcode encodes a struct column by column, so only types
+//! whose whole nested tree is identical are shared). This layout must never
+//! change.
+
+pub mod aarch64;
+pub mod convert;
+pub mod devices;
+pub mod x86_64;
+
+/// Snapshot format version string stored in the header.
+pub const VERSION: &str = "11.0.0";
