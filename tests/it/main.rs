@@ -3,6 +3,7 @@
 mod cli;
 mod corruption;
 mod golden;
+mod layouts_v2_v5;
 mod malformed;
 mod roundtrip;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
