@@ -23,7 +23,8 @@ pub struct FileFacts {
     pub layout: String,
     /// Format version as stored.
     pub version: String,
-    /// Releases that read and write this layout.
+    /// Releases that read this file (those writing its layout under a version that accepts the
+    /// file's).
     pub releases: Vec<String>,
     /// Bytes between the state and the trailer.
     pub trailing_bytes: u64,
@@ -91,7 +92,7 @@ pub fn inspect(
             era: f.header.era,
             layout: info.id.to_string(),
             version: f.version_text.clone(),
-            releases: info.releases.iter().map(|s| s.to_string()).collect(),
+            releases: f.readers().iter().map(|s| s.to_string()).collect(),
             trailing_bytes: f.trailing as u64,
         },
         memory_file,

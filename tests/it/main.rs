@@ -5,6 +5,7 @@ mod convert;
 mod corruption;
 mod fc_v9_v11;
 mod golden;
+mod layouts_v2_v5;
 mod malformed;
 mod memory;
 mod roundtrip;

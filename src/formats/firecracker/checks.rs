@@ -65,6 +65,13 @@ impl Out {
 
 macro_rules! x86_checks {
     ($s:expr, $out:expr) => {{
+        x86_checks!($s, $out, |c| (
+            &c.xsave.0,
+            k::XSAVE2_HDR_SIZE,
+            "xsave.header"
+        ))
+    }};
+    ($s:expr, $out:expr, |$c:ident| $xsave:expr) => {{
         let v = &$s.vm_state;
         $out.blob("vm_state.pitstate".into(), &v.pitstate, k::PIT2_SIZE);
         $out.blob("vm_state.clock".into(), &v.clock, k::CLOCK_SIZE);
@@ -89,7 +96,9 @@ macro_rules! x86_checks {
             $out.blob(p("sregs"), &c.sregs, k::SREGS_SIZE);
             $out.blob(p("vcpu_events"), &c.vcpu_events, k::VCPU_EVENTS_SIZE);
             $out.blob(p("xcrs"), &c.xcrs, k::XCRS_SIZE);
-            $out.blob(p("xsave.header"), &c.xsave.0, k::XSAVE2_HDR_SIZE);
+            let $c = c;
+            let (blob, size, name) = $xsave;
+            $out.blob(p(name), blob, size);
         }
     }};
 }
@@ -122,7 +131,17 @@ macro_rules! arm_checks {
 /// Every structural problem in `state`.
 pub fn layout_checks(state: &State) -> Vec<LayoutFinding> {
     let mut out = Out(Vec::new());
+    // Formats 2.0.0–5.0.0 store a plain 4096-byte `kvm_xsave`.
     match state {
+        State::V2X86(s) | State::V3X86(s) => {
+            x86_checks!(s, out, |c| (&c.xsave, k::XSAVE_SIZE, "xsave"))
+        }
+        State::V4X86(s) => x86_checks!(s, out, |c| (&c.xsave, k::XSAVE_SIZE, "xsave")),
+        State::V5X86(s) => x86_checks!(s, out, |c| (&c.xsave, k::XSAVE_SIZE, "xsave")),
+        State::V2Aarch64(s) => arm_checks!(s, out),
+        State::V3Aarch64(s) => arm_checks!(s, out),
+        State::V4Aarch64(s) => arm_checks!(s, out),
+        State::V5Aarch64(s) => arm_checks!(s, out),
         State::V6X86(s) => x86_checks!(s, out),
         State::V9X86(s) => x86_checks!(s, out),
         State::V10X86(s) => x86_checks!(s, out),

@@ -281,7 +281,13 @@ fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
         return Some(Transport::Pci { sbdf: sbdf as u32 });
     }
     let info = dev.get("device_info")?;
-    let irq = u64_of(info.get("gsi").or_else(|| info.get("irq"))).map(|v| v as u32);
+    // `gsi` (8.0.0+), `irq` (5.0.0, 6.0.0) or the first of `irqs` (1.0.0–4.0.0).
+    let irq = u64_of(
+        info.get("gsi")
+            .or_else(|| info.get("irq"))
+            .or_else(|| info.get("irqs").and_then(|l| l.get(0))),
+    )
+    .map(|v| v as u32);
     Some(Transport::Mmio {
         addr: u64_of(info.get("addr"))?,
         len: u64_of(info.get("len"))?,
@@ -356,6 +362,25 @@ pub(crate) fn devices_to_model(states: &Value, transport: &str, layout: &str) ->
     out
 }
 
+/// Whether the entries of device list `list` have the same shape (as JSON and on the wire) in
+/// layouts `a` and `b`, so that one's raw device state is the other's: formats 2.0.0 and 3.0.0
+/// share every device type, 4.0.0 differs from them only in the network device, 5.0.0 and 6.0.0
+/// share every device type, and `mmds_version` is the same enum in all five.
+fn same_device_shape(a: &str, b: &str, list: &str) -> bool {
+    let family = |l: &str| match l {
+        "firecracker-2.0.0" | "firecracker-3.0.0" => Some(2),
+        "firecracker-4.0.0" => Some(4),
+        "firecracker-5.0.0" | "firecracker-6.0.0" => Some(5),
+        _ => None,
+    };
+    match (family(a), family(b)) {
+        (Some(x), Some(y)) if x == y => true,
+        (Some(_), Some(_)) if list == "mmds_version" => true,
+        (Some(2 | 4), Some(2 | 4)) => list != "net_devices",
+        _ => false,
+    }
+}
+
 /// Puts the raw device states of `layout` back into the empty device-state struct `template`
 /// (as JSON) for transport `transport`. Devices from other layouts are an error.
 pub(crate) fn devices_from_model(
@@ -388,7 +413,7 @@ pub(crate) fn devices_from_model(
             continue;
         };
         let state = raw.value.get("state").cloned().unwrap_or(Value::Null);
-        let state = if raw.layout == layout {
+        let state = if raw.layout == layout || same_device_shape(&raw.layout, layout, list) {
             state
         } else {
             cb::translate_device(&raw.layout, layout, transport, list, state).ok_or_else(|| {

@@ -1,10 +1,11 @@
 //! Firecracker `MicrovmState` files.
 //!
-//! One frozen module per layout (`v6` = format 6.0.0, `v9` = 9.0.0, `v10` = 10.0.0, `v11` =
-//! 11.0.0), each with serde
-//! types mirroring Firecracker's field tree for x86_64 and aarch64 and a conversion to and from
-//! the neutral model. This module picks the layout from the envelope, decodes strictly (exact
-//! length, CRC) and re-encodes byte-exactly.
+//! One frozen module per layout (`v2` = format 2.0.0 … `v6` = 6.0.0, `v9` = 9.0.0, `v10` =
+//! 10.0.0, `v11` = 11.0.0), each with serde types mirroring Firecracker's field tree for x86_64
+//! and aarch64 and a conversion to and from the neutral model. This module picks the layout from
+//! the envelope, decodes strictly (exact length, CRC) and re-encodes byte-exactly. Where one
+//! version string names two layouts ("3.0.0": v1.9.x and v1.10.0), each candidate is tried and
+//! the one that decodes the payload exactly wins.
 //!
 //! ```text
 //! file = envelope header | MicrovmState (layout-specific encoding) | crc64 (u64 LE)
@@ -13,8 +14,13 @@
 pub mod checks;
 mod convert_bitcode;
 mod convert_common;
+mod convert_v2_v5;
 pub mod v10;
 pub mod v11;
+pub mod v2;
+pub mod v3;
+pub mod v4;
+pub mod v5;
 pub mod v6;
 pub mod v9;
 pub mod wire;
@@ -29,6 +35,15 @@ use wire::SnapshotHdr;
 /// A layout snaptool reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
+    /// Format 2.0.0, written by Firecracker v1.8.0 (bincode fixint LE).
+    V2_0_0,
+    /// Format 3.0.0 as written by Firecracker v1.9.0 and v1.9.1 (bincode fixint LE).
+    V3_0_0,
+    /// Format 4.0.0, written by Firecracker v1.10.1, and the same layout under the version
+    /// "3.0.0" as written by v1.10.0 (bincode fixint LE).
+    V4_0_0,
+    /// Format 5.0.0, written by Firecracker v1.11.0 (bincode fixint LE).
+    V5_0_0,
     /// Format 6.0.0, written by Firecracker v1.12.x (bincode fixint LE).
     V6_0_0,
     /// Format 9.0.0, written by Firecracker v1.15.0 and v1.15.1 (bitcode 0.6.9).
@@ -56,8 +71,64 @@ pub struct LayoutInfo {
     pub releases: &'static [&'static str],
 }
 
+/// Releases that write a layout under a version string other than the layout's own: v1.10.0
+/// wrote the 4.0.0 layout as "3.0.0" (renumbered in v1.10.1).
+const RELEASE_VERSIONS: &[(&str, Version)] = &[("v1.10.0", Version::new(3, 0, 0))];
+
+impl LayoutInfo {
+    /// The version string `release` (one of [`LayoutInfo::releases`]) writes for this layout.
+    pub fn version_of(&self, release: &str) -> Version {
+        RELEASE_VERSIONS
+            .iter()
+            .find(|(r, _)| *r == release)
+            .map_or(self.version, |(_, v)| *v)
+    }
+
+    /// The releases that accept a file of this layout carrying `version` (Firecracker's rule:
+    /// same major, minor not newer than the release's own).
+    pub fn readers_of(&self, version: &Version) -> Vec<&'static str> {
+        self.releases
+            .iter()
+            .copied()
+            .filter(|r| version.accepted_by(&self.version_of(r)))
+            .collect()
+    }
+}
+
 /// Every layout snaptool reads and writes, oldest first.
 pub const LAYOUTS: &[LayoutInfo] = &[
+    LayoutInfo {
+        layout: Layout::V2_0_0,
+        id: "firecracker-2.0.0",
+        version: Version::new(2, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.8.0"],
+    },
+    LayoutInfo {
+        layout: Layout::V3_0_0,
+        id: "firecracker-3.0.0",
+        version: Version::new(3, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.9.0", "v1.9.1"],
+    },
+    LayoutInfo {
+        layout: Layout::V4_0_0,
+        id: "firecracker-4.0.0",
+        version: Version::new(4, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.10.0", "v1.10.1"],
+    },
+    LayoutInfo {
+        layout: Layout::V5_0_0,
+        id: "firecracker-5.0.0",
+        version: Version::new(5, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.11.0"],
+    },
     LayoutInfo {
         layout: Layout::V6_0_0,
         id: "firecracker-6.0.0",
@@ -102,20 +173,37 @@ impl Layout {
     }
 }
 
-/// The layouts a header can name: same era, version accepted by the layout's version rule.
+/// The layouts a header can name, oldest first: same era, and some release writing the layout
+/// accepts the version (so "3.0.0" names both the v1.9.x layout and v1.10.0's 4.0.0 layout).
 pub fn candidates(header: &Header) -> Vec<&'static LayoutInfo> {
     let Some(v) = header.version else {
         return Vec::new();
     };
     LAYOUTS
         .iter()
-        .filter(|l| l.era == header.era && v.accepted_by(&l.version))
+        .filter(|l| l.era == header.era && !l.readers_of(&v).is_empty())
         .collect()
 }
 
 /// A decoded state, in its layout's own types.
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
+    /// 2.0.0, x86_64.
+    V2X86(Box<v2::x86_64::MicrovmState>),
+    /// 2.0.0, aarch64.
+    V2Aarch64(Box<v2::aarch64::MicrovmState>),
+    /// 3.0.0 (v1.9.x), x86_64.
+    V3X86(Box<v3::x86_64::MicrovmState>),
+    /// 3.0.0 (v1.9.x), aarch64.
+    V3Aarch64(Box<v3::aarch64::MicrovmState>),
+    /// 4.0.0 (also v1.10.0's "3.0.0"), x86_64.
+    V4X86(Box<v4::x86_64::MicrovmState>),
+    /// 4.0.0 (also v1.10.0's "3.0.0"), aarch64.
+    V4Aarch64(Box<v4::aarch64::MicrovmState>),
+    /// 5.0.0, x86_64.
+    V5X86(Box<v5::x86_64::MicrovmState>),
+    /// 5.0.0, aarch64.
+    V5Aarch64(Box<v5::aarch64::MicrovmState>),
     /// 6.0.0, x86_64.
     V6X86(Box<v6::x86_64::MicrovmState>),
     /// 6.0.0, aarch64.
@@ -138,6 +226,10 @@ impl State {
     /// The layout of this state.
     pub fn layout(&self) -> Layout {
         match self {
+            State::V2X86(_) | State::V2Aarch64(_) => Layout::V2_0_0,
+            State::V3X86(_) | State::V3Aarch64(_) => Layout::V3_0_0,
+            State::V4X86(_) | State::V4Aarch64(_) => Layout::V4_0_0,
+            State::V5X86(_) | State::V5Aarch64(_) => Layout::V5_0_0,
             State::V6X86(_) | State::V6Aarch64(_) => Layout::V6_0_0,
             State::V9X86(_) | State::V9Aarch64(_) => Layout::V9_0_0,
             State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
@@ -148,8 +240,19 @@ impl State {
     /// The architecture of this state.
     pub fn arch(&self) -> Arch {
         match self {
-            State::V6X86(_) | State::V9X86(_) | State::V10X86(_) | State::V11X86(_) => Arch::X86_64,
-            State::V6Aarch64(_)
+            State::V2X86(_)
+            | State::V3X86(_)
+            | State::V4X86(_)
+            | State::V5X86(_)
+            | State::V6X86(_)
+            | State::V9X86(_)
+            | State::V10X86(_)
+            | State::V11X86(_) => Arch::X86_64,
+            State::V2Aarch64(_)
+            | State::V3Aarch64(_)
+            | State::V4Aarch64(_)
+            | State::V5Aarch64(_)
+            | State::V6Aarch64(_)
             | State::V9Aarch64(_)
             | State::V10Aarch64(_)
             | State::V11Aarch64(_) => Arch::Aarch64,
@@ -178,9 +281,64 @@ impl FcFile {
         self.state.layout().info()
     }
 
-    /// Converts to the neutral model.
+    /// The releases that read this file: those writing its layout under a version that accepts
+    /// the file's, and those of every other layout that decodes it exactly too (a "3.0.0" file
+    /// without network devices is the same bytes in the v1.9.x and v1.10.0 layouts).
+    pub fn readers(&self) -> Vec<&'static str> {
+        let Some(v) = Version::parse(&self.version_text) else {
+            return self.layout().releases.to_vec();
+        };
+        let own = self.state.layout();
+        let others: Vec<_> = LAYOUTS
+            .iter()
+            .filter(|l| l.era == self.header.era && l.layout != own && !l.readers_of(&v).is_empty())
+            .collect();
+        let body = match others.is_empty() {
+            true => None,
+            false => write(self).ok(),
+        };
+        let mut out = Vec::new();
+        for l in LAYOUTS.iter().filter(|l| l.era == self.header.era) {
+            let decodes = l.layout == own
+                || body.as_ref().is_some_and(|b| {
+                    others.iter().any(|o| o.layout == l.layout)
+                        && b.len() >= envelope::CRC_LEN
+                        && matches!(
+                            decode_arch(
+                                l,
+                                self.state.arch(),
+                                &self.header,
+                                &b[..b.len() - envelope::CRC_LEN]
+                            ),
+                            Ok((_, _, 0))
+                        )
+                });
+            if decodes {
+                out.extend(l.readers_of(&v));
+            }
+        }
+        out
+    }
+
+    /// Converts to the neutral model; the provenance carries the file's version string and the
+    /// releases that read it.
     pub fn to_model(&self) -> Snapshot {
+        let mut m = self.state_to_model();
+        m.provenance.version = self.version_text.clone();
+        m.provenance.releases = self.readers().iter().map(|r| r.to_string()).collect();
+        m
+    }
+
+    fn state_to_model(&self) -> Snapshot {
         match &self.state {
+            State::V2X86(s) => v2::convert::x86_to_model(s),
+            State::V2Aarch64(s) => v2::convert::aarch64_to_model(s),
+            State::V3X86(s) => v3::convert::x86_to_model(s),
+            State::V3Aarch64(s) => v3::convert::aarch64_to_model(s),
+            State::V4X86(s) => v4::convert::x86_to_model(s),
+            State::V4Aarch64(s) => v4::convert::aarch64_to_model(s),
+            State::V5X86(s) => v5::convert::x86_to_model(s),
+            State::V5Aarch64(s) => v5::convert::aarch64_to_model(s),
             State::V6X86(s) => v6::convert::x86_to_model(s),
             State::V6Aarch64(s) => v6::convert::aarch64_to_model(s),
             State::V9X86(s) => v9::convert::x86_to_model(s),
@@ -280,13 +438,13 @@ pub fn read(file: &[u8]) -> Result<FcFile, ReadError> {
 /// The first failing stage.
 pub fn read_with(file: &[u8], opts: ReadOptions) -> Result<FcFile, ReadError> {
     let header = envelope::sniff(file)?;
-    let info = layout_for(&header)?;
+    layout_for(&header)?;
     let (body, crc) = if opts.check_crc {
         envelope::check_crc(file)?
     } else {
         envelope::split_trailer(file)?
     };
-    let (state, version_text, trailing) = decode(info, &header, body)?;
+    let (state, version_text, trailing) = decode_candidates(&header, body)?;
     Ok(FcFile {
         header,
         version_text,
@@ -318,6 +476,54 @@ pub fn layout_for(header: &Header) -> Result<&'static LayoutInfo, ReadError> {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+/// Decodes with each candidate layout of the header, oldest first: the first that consumes the
+/// payload exactly wins, else the first that decodes with bytes left over (the trailing-bytes
+/// warning of `verify`), else the first candidate's error (naming the others).
+fn decode_candidates(header: &Header, body: &[u8]) -> Result<(State, String, usize), ReadError> {
+    let cands = candidates(header);
+    let mut loose = None;
+    let mut first_err: Option<ReadError> = None;
+    let mut others = Vec::new();
+    for info in &cands {
+        match decode(info, header, body) {
+            Ok(v) if v.2 == 0 => return Ok(v),
+            Ok(v) => {
+                loose.get_or_insert(v);
+            }
+            Err(e) if first_err.is_none() => first_err = Some(e),
+            Err(e) => others.push(e.to_string()),
+        }
+    }
+    if let Some(v) = loose {
+        return Ok(v);
+    }
+    match first_err {
+        Some(ReadError::Decode {
+            layout,
+            arch,
+            detail,
+            mut hint,
+        }) => {
+            for o in others {
+                hint.push_str(&format!(
+                    "; nor does it as the other layout of this version: {o}"
+                ));
+            }
+            Err(ReadError::Decode {
+                layout,
+                arch,
+                detail,
+                hint,
+            })
+        }
+        Some(e) => Err(e),
+        // `layout_for` has already refused a header without candidates.
+        None => Err(layout_for(header)
+            .err()
+            .unwrap_or(ReadError::Versionize(String::new()))),
+    }
 }
 
 fn decode(
@@ -357,7 +563,32 @@ fn decode_arch(
     body: &[u8],
 ) -> Result<(State, String, usize), DecodeFailure> {
     let version_text = header.version_text();
+    let at = header.payload_offset;
     match (info.layout, arch) {
+        (Layout::V2_0_0, Arch::X86_64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V2X86(Box::new(s)), version_text, t))
+        }
+        (Layout::V2_0_0, Arch::Aarch64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V2Aarch64(Box::new(s)), version_text, t))
+        }
+        (Layout::V3_0_0, Arch::X86_64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V3X86(Box::new(s)), version_text, t))
+        }
+        (Layout::V3_0_0, Arch::Aarch64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V3Aarch64(Box::new(s)), version_text, t))
+        }
+        (Layout::V4_0_0, Arch::X86_64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V4X86(Box::new(s)), version_text, t))
+        }
+        (Layout::V4_0_0, Arch::Aarch64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V4Aarch64(Box::new(s)), version_text, t))
+        }
+        (Layout::V5_0_0, Arch::X86_64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V5X86(Box::new(s)), version_text, t))
+        }
+        (Layout::V5_0_0, Arch::Aarch64) => {
+            bincode_state(body, at).map(|(s, t)| (State::V5Aarch64(Box::new(s)), version_text, t))
+        }
         (Layout::V6_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
         (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
@@ -444,6 +675,14 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
         version: f.version_text.clone(),
     };
     let body = match &f.state {
+        State::V2X86(s) => bincode_body(&hdr, s)?,
+        State::V2Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V3X86(s) => bincode_body(&hdr, s)?,
+        State::V3Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V4X86(s) => bincode_body(&hdr, s)?,
+        State::V4Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V5X86(s) => bincode_body(&hdr, s)?,
+        State::V5Aarch64(s) => bincode_body(&hdr, s)?,
         State::V6X86(s) => bincode_body(&hdr, s)?,
         State::V6Aarch64(s) => bincode_body(&hdr, s)?,
         State::V9X86(s) => bitcode_body(&hdr, s),
@@ -492,6 +731,7 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 /// does not carry them; a converter reports these.
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
+        Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => Vec::new(),
         Layout::V6_0_0 => Vec::new(),
         Layout::V9_0_0 => v9::convert::invented(m),
         Layout::V10_0_0 => v10::convert::invented(m),
@@ -524,6 +764,22 @@ impl Layout {
 pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
     let info = layout.info();
     let state = match (layout, m.arch()) {
+        (Layout::V2_0_0, Arch::X86_64) => State::V2X86(Box::new(v2::convert::x86_from_model(m)?)),
+        (Layout::V2_0_0, Arch::Aarch64) => {
+            State::V2Aarch64(Box::new(v2::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V3_0_0, Arch::X86_64) => State::V3X86(Box::new(v3::convert::x86_from_model(m)?)),
+        (Layout::V3_0_0, Arch::Aarch64) => {
+            State::V3Aarch64(Box::new(v3::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V4_0_0, Arch::X86_64) => State::V4X86(Box::new(v4::convert::x86_from_model(m)?)),
+        (Layout::V4_0_0, Arch::Aarch64) => {
+            State::V4Aarch64(Box::new(v4::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V5_0_0, Arch::X86_64) => State::V5X86(Box::new(v5::convert::x86_from_model(m)?)),
+        (Layout::V5_0_0, Arch::Aarch64) => {
+            State::V5Aarch64(Box::new(v5::convert::aarch64_from_model(m)?))
+        }
         (Layout::V6_0_0, Arch::X86_64) => State::V6X86(Box::new(v6::convert::x86_from_model(m)?)),
         (Layout::V6_0_0, Arch::Aarch64) => {
             State::V6Aarch64(Box::new(v6::convert::aarch64_from_model(m)?))
@@ -549,10 +805,13 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
         Arch::X86_64 => envelope::MAGIC_X86_64,
         Arch::Aarch64 => envelope::MAGIC_AARCH64,
     };
-    let version_text = if m.provenance.layout == info.id {
-        m.provenance.version.clone()
-    } else {
-        info.version.to_string()
+    // The model's version string when it came from this layout and some release writing the
+    // layout uses it (v1.10.0's "3.0.0" for the 4.0.0 layout stays "3.0.0"), else the layout's.
+    let version_text = match Version::parse(&m.provenance.version) {
+        Some(v) if m.provenance.layout == info.id && !info.readers_of(&v).is_empty() => {
+            m.provenance.version.clone()
+        }
+        _ => info.version.to_string(),
     };
     let header = Header {
         arch: m.arch(),

@@ -4,6 +4,7 @@ use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
 use crate::formats::firecracker::convert_common as cc;
+use crate::formats::firecracker::convert_v2_v5 as c5;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -217,9 +218,10 @@ fn common_from_model(
     ))
 }
 
+/// Device lists from the model; on aarch64, legacy devices read from another layout are rebuilt
+/// from their typed kind and MMIO placement.
 fn template<T: serde::de::DeserializeOwned>(m: &Snapshot, empty: Value) -> Result<T, WriteError> {
-    let v = cc::devices_from_model(&m.devices, empty, "mmio", LAYOUT)?;
-    cc::value_as(&v, "device_states", LAYOUT)
+    c5::devices_from_model(m, empty, LAYOUT, c5::IrqField::NonZero)
 }
 
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {

@@ -1,0 +1,74 @@
+//! Format 4.0.0 (and the same layout under v1.10.0's "3.0.0") ↔ the neutral model: 2.0.0's
+//! conversion with 4.0.0's device types. The version string a file carried is kept in the
+//! model's provenance, so writing the model back as this layout reproduces it.
+
+use super::aarch64 as arm;
+use super::x86_64 as x86;
+use crate::formats::firecracker::convert_v2_v5 as c5;
+use crate::formats::firecracker::v2::convert::{self as v2c, ArmRef, X86Ref};
+use crate::formats::firecracker::{Layout, WriteError};
+use crate::model::*;
+
+const LAYOUT: Layout = Layout::V4_0_0;
+
+/// 4.0.0 x86_64 → model.
+pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
+    v2c::x86_parts_to_model(
+        LAYOUT,
+        X86Ref {
+            vm_info: &s.vm_info,
+            memory_state: &s.memory_state,
+            vm_state: &s.vm_state,
+            vcpu_states: &s.vcpu_states,
+            device_states: &s.device_states,
+            acpi_dev_state: &s.acpi_dev_state,
+        },
+    )
+}
+
+/// 4.0.0 aarch64 → model.
+pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
+    v2c::arm_parts_to_model(
+        LAYOUT,
+        ArmRef {
+            vm_info: &s.vm_info,
+            memory_state: &s.memory_state,
+            vm_state: &s.vm_state,
+            vcpu_states: &s.vcpu_states,
+            device_states: &s.device_states,
+            acpi_dev_state: Some(&s.acpi_dev_state),
+        },
+    )
+}
+
+/// Model → 4.0.0 x86_64.
+///
+/// # Errors
+/// When the model holds something 4.0.0 x86_64 cannot express.
+pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
+    let (p, device_states) = v2c::x86_parts_from_model(LAYOUT, m)?;
+    Ok(x86::MicrovmState {
+        vm_info: p.vm_info,
+        memory_state: p.memory_state,
+        vm_state: p.vm_state,
+        vcpu_states: p.vcpu_states,
+        device_states,
+        acpi_dev_state: p.acpi_dev_state,
+    })
+}
+
+/// Model → 4.0.0 aarch64.
+///
+/// # Errors
+/// When the model holds something 4.0.0 aarch64 cannot express.
+pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError> {
+    let (p, device_states) = v2c::arm_parts_from_model(LAYOUT, m)?;
+    Ok(arm::MicrovmState {
+        vm_info: p.vm_info,
+        memory_state: p.memory_state,
+        vm_state: p.vm_state,
+        vcpu_states: p.vcpu_states,
+        device_states,
+        acpi_dev_state: c5::acpi_from_model(m),
+    })
+}
