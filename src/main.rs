@@ -307,7 +307,11 @@ fn run_run(
     use snaptool::formats::firecracker::{self as fc, Layout};
     use snaptool::runner::{self, RunOptions};
     let layout = Layout::parse(format).ok_or_else(|| {
-        anyhow::anyhow!("--format {format}: not a layout snaptool writes (firecracker-6.0.0, firecracker-10.0.0)")
+        let known: Vec<&str> = fc::LAYOUTS.iter().map(|l| l.id).collect();
+        anyhow::anyhow!(
+            "--format {format}: not a layout snaptool writes ({})",
+            known.join(", ")
+        )
     })?;
     if !(timeout.is_finite() && timeout > 0.0) {
         anyhow::bail!("--timeout must be a positive number of seconds");

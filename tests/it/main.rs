@@ -2,6 +2,7 @@
 
 mod cli;
 mod corruption;
+mod fc_v8;
 mod golden;
 mod malformed;
 mod roundtrip;

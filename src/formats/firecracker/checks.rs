@@ -124,8 +124,12 @@ pub fn layout_checks(state: &State) -> Vec<LayoutFinding> {
     let mut out = Out(Vec::new());
     match state {
         State::V6X86(s) => x86_checks!(s, out),
+        State::V8_13X86(s) => x86_checks!(s, out),
+        State::V8_14X86(s) => x86_checks!(s, out),
         State::V10X86(s) => x86_checks!(s, out),
         State::V6Aarch64(s) => arm_checks!(s, out),
+        State::V8_13Aarch64(s) => arm_checks!(s, out),
+        State::V8_14Aarch64(s) => arm_checks!(s, out),
         State::V10Aarch64(s) => arm_checks!(s, out),
     }
     out.0

@@ -275,7 +275,8 @@ fn virtio_to_model(dev: &Value) -> Option<VirtioState> {
 
 fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
     if list_kind == "pci" {
-        let sbdf = u64_of(dev.get("sbdf"))?;
+        // `sbdf` (10.0.0 on) or `pci_device_bdf` (8.0.0): the same packed u32.
+        let sbdf = u64_of(dev.get("sbdf").or_else(|| dev.get("pci_device_bdf")))?;
         return Some(Transport::Pci { sbdf: sbdf as u32 });
     }
     let info = dev.get("device_info")?;

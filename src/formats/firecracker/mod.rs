@@ -1,9 +1,11 @@
 //! Firecracker `MicrovmState` files.
 //!
-//! One frozen module per layout (`v6` = format 6.0.0, `v10` = format 10.0.0), each with serde
-//! types mirroring Firecracker's field tree for x86_64 and aarch64 and a conversion to and from
-//! the neutral model. This module picks the layout from the envelope, decodes strictly (exact
-//! length, CRC) and re-encodes byte-exactly.
+//! One frozen module per layout (`v6` = format 6.0.0, `v8_13` / `v8_14` = the two layouts of
+//! format 8.0.0, `v10` = format 10.0.0), each with serde types mirroring Firecracker's field tree
+//! for x86_64 and aarch64 and a conversion to and from the neutral model. This module picks the
+//! layout from the envelope, decodes strictly (exact length, CRC) and re-encodes byte-exactly.
+//! Where one version string names two layouts, each candidate is tried and the one that consumes
+//! the payload exactly wins.
 //!
 //! ```text
 //! file = envelope header | MicrovmState (layout-specific encoding) | crc64 (u64 LE)
@@ -13,6 +15,8 @@ pub mod checks;
 mod convert_common;
 pub mod v10;
 pub mod v6;
+pub mod v8_13;
+pub mod v8_14;
 pub mod wire;
 
 use crate::codec::bincode as bc;
@@ -27,6 +31,13 @@ use wire::SnapshotHdr;
 pub enum Layout {
     /// Format 6.0.0, written by Firecracker v1.12.x (bincode fixint LE).
     V6_0_0,
+    /// Format 8.0.0 as written by Firecracker v1.13.x (bincode fixint LE).
+    #[allow(non_camel_case_types)]
+    V8_0_0_V1_13,
+    /// Format 8.0.0 as written by Firecracker v1.14.x (bincode fixint LE; same version string,
+    /// different layout).
+    #[allow(non_camel_case_types)]
+    V8_0_0_V1_14,
     /// Format 10.0.0, written by Firecracker v1.16.0 and v1.16.1 (bitcode 0.6.9).
     V10_0_0,
 }
@@ -57,6 +68,22 @@ pub const LAYOUTS: &[LayoutInfo] = &[
         era: Era::Bincode,
         encoding: "bincode fixint little-endian",
         releases: &["v1.12.0", "v1.12.1"],
+    },
+    LayoutInfo {
+        layout: Layout::V8_0_0_V1_13,
+        id: "firecracker-8.0.0-v1.13",
+        version: Version::new(8, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.13.0", "v1.13.1", "v1.13.2"],
+    },
+    LayoutInfo {
+        layout: Layout::V8_0_0_V1_14,
+        id: "firecracker-8.0.0-v1.14",
+        version: Version::new(8, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.14.0", "v1.14.1", "v1.14.2", "v1.14.3", "v1.14.4"],
     },
     LayoutInfo {
         layout: Layout::V10_0_0,
@@ -96,6 +123,14 @@ pub enum State {
     V6X86(Box<v6::x86_64::MicrovmState>),
     /// 6.0.0, aarch64.
     V6Aarch64(Box<v6::aarch64::MicrovmState>),
+    /// 8.0.0 (v1.13 layout), x86_64.
+    V8_13X86(Box<v8_13::x86_64::MicrovmState>),
+    /// 8.0.0 (v1.13 layout), aarch64.
+    V8_13Aarch64(Box<v8_13::aarch64::MicrovmState>),
+    /// 8.0.0 (v1.14 layout), x86_64.
+    V8_14X86(Box<v8_14::x86_64::MicrovmState>),
+    /// 8.0.0 (v1.14 layout), aarch64.
+    V8_14Aarch64(Box<v8_14::aarch64::MicrovmState>),
     /// 10.0.0, x86_64.
     V10X86(Box<v10::x86_64::MicrovmState>),
     /// 10.0.0, aarch64.
@@ -107,6 +142,8 @@ impl State {
     pub fn layout(&self) -> Layout {
         match self {
             State::V6X86(_) | State::V6Aarch64(_) => Layout::V6_0_0,
+            State::V8_13X86(_) | State::V8_13Aarch64(_) => Layout::V8_0_0_V1_13,
+            State::V8_14X86(_) | State::V8_14Aarch64(_) => Layout::V8_0_0_V1_14,
             State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
         }
     }
@@ -114,8 +151,13 @@ impl State {
     /// The architecture of this state.
     pub fn arch(&self) -> Arch {
         match self {
-            State::V6X86(_) | State::V10X86(_) => Arch::X86_64,
-            State::V6Aarch64(_) | State::V10Aarch64(_) => Arch::Aarch64,
+            State::V6X86(_) | State::V8_13X86(_) | State::V8_14X86(_) | State::V10X86(_) => {
+                Arch::X86_64
+            }
+            State::V6Aarch64(_)
+            | State::V8_13Aarch64(_)
+            | State::V8_14Aarch64(_)
+            | State::V10Aarch64(_) => Arch::Aarch64,
         }
     }
 }
@@ -146,6 +188,10 @@ impl FcFile {
         match &self.state {
             State::V6X86(s) => v6::convert::x86_to_model(s),
             State::V6Aarch64(s) => v6::convert::aarch64_to_model(s),
+            State::V8_13X86(s) => v8_13::convert::x86_to_model(s),
+            State::V8_13Aarch64(s) => v8_13::convert::aarch64_to_model(s),
+            State::V8_14X86(s) => v8_14::convert::x86_to_model(s),
+            State::V8_14Aarch64(s) => v8_14::convert::aarch64_to_model(s),
             State::V10X86(s) => v10::convert::x86_to_model(s),
             State::V10Aarch64(s) => v10::convert::aarch64_to_model(s),
         }
@@ -239,13 +285,13 @@ pub fn read(file: &[u8]) -> Result<FcFile, ReadError> {
 /// The first failing stage.
 pub fn read_with(file: &[u8], opts: ReadOptions) -> Result<FcFile, ReadError> {
     let header = envelope::sniff(file)?;
-    let info = layout_for(&header)?;
+    layout_for(&header)?;
     let (body, crc) = if opts.check_crc {
         envelope::check_crc(file)?
     } else {
         envelope::split_trailer(file)?
     };
-    let (state, version_text, trailing) = decode(info, &header, body)?;
+    let (state, version_text, trailing) = decode_any(&header, body)?;
     Ok(FcFile {
         header,
         version_text,
@@ -277,6 +323,67 @@ pub fn layout_for(header: &Header) -> Result<&'static LayoutInfo, ReadError> {
                 .collect::<Vec<_>>()
                 .join(", "),
         })
+}
+
+/// Decodes `body` as the layout the header names. Where the version names several layouts (a
+/// number two releases reused), the first candidate that consumes the payload exactly wins;
+/// failing that, the first that decodes at all (bytes left before the trailer are reported as
+/// trailing). When none decodes, the error is the one of the candidate that got furthest, and
+/// its reason names the others.
+fn decode_any(header: &Header, body: &[u8]) -> Result<(State, String, usize), ReadError> {
+    let first = layout_for(header)?;
+    let infos = candidates(header);
+    if infos.len() <= 1 {
+        return decode(first, header, body);
+    }
+    let mut loose = None;
+    let mut failures = Vec::new();
+    for info in &infos {
+        match decode_arch(info, header.arch, header, body) {
+            Ok(v) if v.2 == 0 => return Ok(v),
+            Ok(v) => {
+                loose.get_or_insert(v);
+            }
+            Err(e) => failures.push((*info, e)),
+        }
+    }
+    if let Some(v) = loose {
+        return Ok(v);
+    }
+    let furthest = failures
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, (_, e))| (e.offset.unwrap_or(0), std::cmp::Reverse(*i)))
+        .map_or(first, |(_, (info, _))| *info);
+    match decode(furthest, header, body) {
+        Err(ReadError::Decode {
+            layout,
+            arch,
+            mut detail,
+            hint,
+        }) => {
+            let others: Vec<String> = failures
+                .iter()
+                .filter(|(i, _)| i.layout != furthest.layout)
+                .map(|(i, e)| match e.offset {
+                    Some(o) => format!("{} fails at offset 0x{o:x}: {e}", i.id),
+                    None => format!("{} fails: {e}", i.id),
+                })
+                .collect();
+            detail.reason.push_str(&format!(
+                " (version {} names several layouts; this one decoded furthest; {})",
+                header.version_text(),
+                others.join("; ")
+            ));
+            Err(ReadError::Decode {
+                layout,
+                arch,
+                detail,
+                hint,
+            })
+        }
+        other => other,
+    }
 }
 
 fn decode(
@@ -321,6 +428,14 @@ fn decode_arch(
             .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
         (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6Aarch64(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_13, Arch::X86_64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_13X86(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_13, Arch::Aarch64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_13Aarch64(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_14, Arch::X86_64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_14X86(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_14, Arch::Aarch64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_14Aarch64(Box::new(s)), version_text, t)),
         (Layout::V10_0_0, Arch::X86_64) => {
             bitcode_state(body).map(|(s, v)| (State::V10X86(Box::new(s)), v, 0))
         }
@@ -393,6 +508,10 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
     let body = match &f.state {
         State::V6X86(s) => bincode_body(&hdr, s)?,
         State::V6Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V8_13X86(s) => bincode_body(&hdr, s)?,
+        State::V8_13Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V8_14X86(s) => bincode_body(&hdr, s)?,
+        State::V8_14Aarch64(s) => bincode_body(&hdr, s)?,
         State::V10X86(s) => bitcode_body(&hdr, s),
         State::V10Aarch64(s) => bitcode_body(&hdr, s),
     };
@@ -436,14 +555,21 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
         Layout::V6_0_0 => Vec::new(),
+        Layout::V8_0_0_V1_13 => v8_13::convert::invented(m),
+        Layout::V8_0_0_V1_14 => v8_14::convert::invented(m),
         Layout::V10_0_0 => v10::convert::invented(m),
     }
 }
 
 impl Layout {
-    /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`, ...
+    /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`,
+    /// `firecracker-8.0.0-v1.14`, ... A version two layouts share (`8.0.0`) names the older one;
+    /// name a release (`v1.14`) or the layout id for the other.
     pub fn parse(s: &str) -> Option<Layout> {
         let t = s.trim();
+        if let Some(l) = LAYOUTS.iter().find(|l| l.id == t) {
+            return Some(l.layout);
+        }
         let t = t.strip_prefix("firecracker").unwrap_or(t);
         let t = t.trim_start_matches(['-', '@']);
         LAYOUTS.iter().map(|l| l.layout).find(|&l| {
@@ -468,6 +594,18 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
         (Layout::V6_0_0, Arch::X86_64) => State::V6X86(Box::new(v6::convert::x86_from_model(m)?)),
         (Layout::V6_0_0, Arch::Aarch64) => {
             State::V6Aarch64(Box::new(v6::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_13, Arch::X86_64) => {
+            State::V8_13X86(Box::new(v8_13::convert::x86_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_13, Arch::Aarch64) => {
+            State::V8_13Aarch64(Box::new(v8_13::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_14, Arch::X86_64) => {
+            State::V8_14X86(Box::new(v8_14::convert::x86_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_14, Arch::Aarch64) => {
+            State::V8_14Aarch64(Box::new(v8_14::convert::aarch64_from_model(m)?))
         }
         (Layout::V10_0_0, Arch::X86_64) => {
             State::V10X86(Box::new(v10::convert::x86_from_model(m)?))

@@ -318,9 +318,11 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
         },
         huge_pages,
         caps,
+        // Another layout's allocator (8.0.0's) comes from another release's allocation order
+        // and may have another shape: only this layout's own is taken over.
         alloc: match m.extensions.get(KEY_ALLOC) {
-            Some(e) => cc::value_as(&e.value, KEY_ALLOC, LAYOUT)?,
-            None => cc::value_as(&defaults()["resource_allocator"], KEY_ALLOC, LAYOUT)?,
+            Some(e) if e.layout == LAYOUT => cc::value_as(&e.value, KEY_ALLOC, LAYOUT)?,
+            _ => cc::value_as(&defaults()["resource_allocator"], KEY_ALLOC, LAYOUT)?,
         },
     })
 }
@@ -334,7 +336,11 @@ fn defaults() -> Value {
 /// because the model does not carry them (empty for models read from a 10.0.0 file).
 pub fn invented(m: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    if !m.extensions.contains_key(KEY_ALLOC) {
+    if !m
+        .extensions
+        .get(KEY_ALLOC)
+        .is_some_and(|e| e.layout == LAYOUT)
+    {
         out.push("vm_state.resource_allocator (Firecracker v1.16.1's allocation for a VM without devices)".into());
     }
     if !m.devices.iter().any(|d| d.vmgenid.is_some()) {
@@ -342,11 +348,9 @@ pub fn invented(m: &Snapshot) -> Vec<String> {
             "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
         );
     }
-    if !m
-        .devices
-        .iter()
-        .any(|d| d.kind == DeviceKind::VmClock && d.raw.is_some())
-    {
+    if !m.devices.iter().any(|d| {
+        d.kind == DeviceKind::VmClock && d.raw.as_ref().is_some_and(|r| r.layout == LAYOUT)
+    }) {
         out.push("device_states.acpi_state.vmclock (Firecracker's initial vmclock page)".into());
     }
     out
@@ -361,11 +365,13 @@ fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
         },
         None => cc::value_as(&d["vmgenid"], "vmgenid", LAYOUT)?,
     };
+    // Another layout's vmclock (8.0.0's has no GSI and a shorter page) is not taken over.
     let vmclock = match m
         .devices
         .iter()
-        .find(|d| d.kind == DeviceKind::VmClock)
-        .and_then(|d| d.raw.as_ref())
+        .filter(|d| d.kind == DeviceKind::VmClock)
+        .filter_map(|d| d.raw.as_ref())
+        .find(|r| r.layout == LAYOUT)
     {
         Some(c) => cc::value_as(&c.value, "devices.vmclock", LAYOUT)?,
         None => cc::value_as(&d["vmclock"], "vmclock", LAYOUT)?,
