@@ -336,10 +336,9 @@ fn defaults() -> Value {
 /// because the model does not carry them (empty for models read from a 10.0.0 file).
 pub fn invented(m: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    if !m
-        .extensions
+    if m.extensions
         .get(KEY_ALLOC)
-        .is_some_and(|e| e.layout == LAYOUT)
+        .is_none_or(|e| e.layout != LAYOUT)
     {
         out.push("vm_state.resource_allocator (Firecracker v1.16.1's allocation for a VM without devices)".into());
     }

@@ -294,10 +294,9 @@ fn defaults() -> Value {
 /// because the model does not carry them (empty for models read from a file of this layout).
 pub fn invented(m: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    if !m
-        .extensions
+    if m.extensions
         .get(KEY_ALLOC)
-        .is_some_and(|e| e.layout == LAYOUT)
+        .is_none_or(|e| e.layout != LAYOUT)
     {
         out.push(
             "vm_state.resource_allocator (Firecracker v1.14's allocation for a VM without devices)"
