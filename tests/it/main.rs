@@ -3,6 +3,7 @@
 mod cli;
 mod convert;
 mod corruption;
+mod fc_v8;
 mod fc_v9_v11;
 mod golden;
 mod layouts_v2_v5;

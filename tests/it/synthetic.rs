@@ -8,12 +8,12 @@ use snaptool::formats::firecracker::{self as fc, State, v6, v10, wire::Blob};
 use snaptool::model::{DeviceKind, Transport, Vcpu};
 use snaptool::verify::verify_state;
 
-fn real(rel: &str) -> fc::FcFile {
+pub(crate) fn real(rel: &str) -> fc::FcFile {
     fc::read(&std::fs::read(root().join(rel)).unwrap()).unwrap()
 }
 
 /// Writes `f`, reads it back, and checks it is clean and survives the model byte for byte.
-fn check(f: &fc::FcFile) -> snaptool::model::Snapshot {
+pub(crate) fn check(f: &fc::FcFile) -> snaptool::model::Snapshot {
     let bytes = fc::write(f).unwrap();
     let back = fc::read(&bytes).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back.state, f.state);
@@ -259,14 +259,14 @@ const PC: u64 = 0x6030_0000_0010_0040;
 const SP: u64 = 0x6030_0000_0010_003e;
 const V0: u64 = 0x6040_0000_0010_0054;
 
-fn arm_regs() -> (Vec<u64>, Vec<u8>) {
+pub(crate) fn arm_regs() -> (Vec<u64>, Vec<u8>) {
     let mut data = 0x4008_1234u64.to_le_bytes().to_vec(); // pc
     data.extend_from_slice(&0x8000_fff0u64.to_le_bytes()); // sp
     data.extend_from_slice(&[0xab; 16]); // v0 (128-bit)
     (vec![PC, SP, V0], data)
 }
 
-fn arm_header(f: &mut fc::FcFile) {
+pub(crate) fn arm_header(f: &mut fc::FcFile) {
     f.header = Header {
         magic: MAGIC_AARCH64,
         arch: snaptool::model::Arch::Aarch64,

@@ -1,11 +1,12 @@
 //! Firecracker `MicrovmState` files.
 //!
-//! One frozen module per layout (`v2` = format 2.0.0 … `v6` = 6.0.0, `v9` = 9.0.0, `v10` =
-//! 10.0.0, `v11` = 11.0.0), each with serde types mirroring Firecracker's field tree for x86_64
-//! and aarch64 and a conversion to and from the neutral model. This module picks the layout from
-//! the envelope, decodes strictly (exact length, CRC) and re-encodes byte-exactly. Where one
-//! version string names two layouts ("3.0.0": v1.9.x and v1.10.0), each candidate is tried and
-//! the one that decodes the payload exactly wins.
+//! One frozen module per layout (`v2` = format 2.0.0 … `v6` = 6.0.0, `v8_13` / `v8_14` = the
+//! two layouts of format 8.0.0, `v9` = 9.0.0, `v10` = 10.0.0, `v11` = 11.0.0), each with serde
+//! types mirroring Firecracker's field tree for x86_64 and aarch64 and a conversion to and from
+//! the neutral model. This module picks the layout from the envelope, decodes strictly (exact
+//! length, CRC) and re-encodes byte-exactly. Where one version string names two layouts ("3.0.0":
+//! v1.9.x and v1.10.0; "8.0.0": v1.13.x and v1.14.x), each candidate is tried and the one that
+//! decodes the payload exactly wins.
 //!
 //! ```text
 //! file = envelope header | MicrovmState (layout-specific encoding) | crc64 (u64 LE)
@@ -22,6 +23,8 @@ pub mod v3;
 pub mod v4;
 pub mod v5;
 pub mod v6;
+pub mod v8_13;
+pub mod v8_14;
 pub mod v9;
 pub mod wire;
 
@@ -46,6 +49,13 @@ pub enum Layout {
     V5_0_0,
     /// Format 6.0.0, written by Firecracker v1.12.x (bincode fixint LE).
     V6_0_0,
+    /// Format 8.0.0 as written by Firecracker v1.13.x (bincode fixint LE).
+    #[allow(non_camel_case_types)]
+    V8_0_0_V1_13,
+    /// Format 8.0.0 as written by Firecracker v1.14.x (bincode fixint LE; same version string,
+    /// different layout).
+    #[allow(non_camel_case_types)]
+    V8_0_0_V1_14,
     /// Format 9.0.0, written by Firecracker v1.15.0 and v1.15.1 (bitcode 0.6.9).
     V9_0_0,
     /// Format 10.0.0, written by Firecracker v1.16.0 and v1.16.1 (bitcode 0.6.9).
@@ -138,6 +148,22 @@ pub const LAYOUTS: &[LayoutInfo] = &[
         releases: &["v1.12.0", "v1.12.1"],
     },
     LayoutInfo {
+        layout: Layout::V8_0_0_V1_13,
+        id: "firecracker-8.0.0-v1.13",
+        version: Version::new(8, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.13.0", "v1.13.1", "v1.13.2"],
+    },
+    LayoutInfo {
+        layout: Layout::V8_0_0_V1_14,
+        id: "firecracker-8.0.0-v1.14",
+        version: Version::new(8, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.14.0", "v1.14.1", "v1.14.2", "v1.14.3", "v1.14.4"],
+    },
+    LayoutInfo {
         layout: Layout::V9_0_0,
         id: "firecracker-9.0.0",
         version: Version::new(9, 0, 0),
@@ -208,6 +234,14 @@ pub enum State {
     V6X86(Box<v6::x86_64::MicrovmState>),
     /// 6.0.0, aarch64.
     V6Aarch64(Box<v6::aarch64::MicrovmState>),
+    /// 8.0.0 (v1.13 layout), x86_64.
+    V8_13X86(Box<v8_13::x86_64::MicrovmState>),
+    /// 8.0.0 (v1.13 layout), aarch64.
+    V8_13Aarch64(Box<v8_13::aarch64::MicrovmState>),
+    /// 8.0.0 (v1.14 layout), x86_64.
+    V8_14X86(Box<v8_14::x86_64::MicrovmState>),
+    /// 8.0.0 (v1.14 layout), aarch64.
+    V8_14Aarch64(Box<v8_14::aarch64::MicrovmState>),
     /// 9.0.0, x86_64.
     V9X86(Box<v9::x86_64::MicrovmState>),
     /// 9.0.0, aarch64.
@@ -231,6 +265,8 @@ impl State {
             State::V4X86(_) | State::V4Aarch64(_) => Layout::V4_0_0,
             State::V5X86(_) | State::V5Aarch64(_) => Layout::V5_0_0,
             State::V6X86(_) | State::V6Aarch64(_) => Layout::V6_0_0,
+            State::V8_13X86(_) | State::V8_13Aarch64(_) => Layout::V8_0_0_V1_13,
+            State::V8_14X86(_) | State::V8_14Aarch64(_) => Layout::V8_0_0_V1_14,
             State::V9X86(_) | State::V9Aarch64(_) => Layout::V9_0_0,
             State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
             State::V11X86(_) | State::V11Aarch64(_) => Layout::V11_0_0,
@@ -245,6 +281,8 @@ impl State {
             | State::V4X86(_)
             | State::V5X86(_)
             | State::V6X86(_)
+            | State::V8_13X86(_)
+            | State::V8_14X86(_)
             | State::V9X86(_)
             | State::V10X86(_)
             | State::V11X86(_) => Arch::X86_64,
@@ -253,6 +291,8 @@ impl State {
             | State::V4Aarch64(_)
             | State::V5Aarch64(_)
             | State::V6Aarch64(_)
+            | State::V8_13Aarch64(_)
+            | State::V8_14Aarch64(_)
             | State::V9Aarch64(_)
             | State::V10Aarch64(_)
             | State::V11Aarch64(_) => Arch::Aarch64,
@@ -341,6 +381,10 @@ impl FcFile {
             State::V5Aarch64(s) => v5::convert::aarch64_to_model(s),
             State::V6X86(s) => v6::convert::x86_to_model(s),
             State::V6Aarch64(s) => v6::convert::aarch64_to_model(s),
+            State::V8_13X86(s) => v8_13::convert::x86_to_model(s),
+            State::V8_13Aarch64(s) => v8_13::convert::aarch64_to_model(s),
+            State::V8_14X86(s) => v8_14::convert::x86_to_model(s),
+            State::V8_14Aarch64(s) => v8_14::convert::aarch64_to_model(s),
             State::V9X86(s) => v9::convert::x86_to_model(s),
             State::V9Aarch64(s) => v9::convert::aarch64_to_model(s),
             State::V10X86(s) => v10::convert::x86_to_model(s),
@@ -593,6 +637,14 @@ fn decode_arch(
             .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
         (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6Aarch64(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_13, Arch::X86_64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_13X86(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_13, Arch::Aarch64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_13Aarch64(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_14, Arch::X86_64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_14X86(Box::new(s)), version_text, t)),
+        (Layout::V8_0_0_V1_14, Arch::Aarch64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V8_14Aarch64(Box::new(s)), version_text, t)),
         (Layout::V9_0_0, Arch::X86_64) => {
             bitcode_state(body).map(|(s, v)| (State::V9X86(Box::new(s)), v, 0))
         }
@@ -685,6 +737,10 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
         State::V5Aarch64(s) => bincode_body(&hdr, s)?,
         State::V6X86(s) => bincode_body(&hdr, s)?,
         State::V6Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V8_13X86(s) => bincode_body(&hdr, s)?,
+        State::V8_13Aarch64(s) => bincode_body(&hdr, s)?,
+        State::V8_14X86(s) => bincode_body(&hdr, s)?,
+        State::V8_14Aarch64(s) => bincode_body(&hdr, s)?,
         State::V9X86(s) => bitcode_body(&hdr, s),
         State::V9Aarch64(s) => bitcode_body(&hdr, s),
         State::V10X86(s) => bitcode_body(&hdr, s),
@@ -733,6 +789,8 @@ pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
         Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => Vec::new(),
         Layout::V6_0_0 => Vec::new(),
+        Layout::V8_0_0_V1_13 => v8_13::convert::invented(m),
+        Layout::V8_0_0_V1_14 => v8_14::convert::invented(m),
         Layout::V9_0_0 => v9::convert::invented(m),
         Layout::V10_0_0 => v10::convert::invented(m),
         Layout::V11_0_0 => v11::convert::invented(m),
@@ -740,9 +798,14 @@ pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
 }
 
 impl Layout {
-    /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`, ...
+    /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`,
+    /// `firecracker-8.0.0-v1.14`, ... A version two layouts share (`8.0.0`) names the older one;
+    /// name a release (`v1.14`) or the layout id for the other.
     pub fn parse(s: &str) -> Option<Layout> {
         let t = s.trim();
+        if let Some(l) = LAYOUTS.iter().find(|l| l.id == t) {
+            return Some(l.layout);
+        }
         let t = t.strip_prefix("firecracker").unwrap_or(t);
         let t = t.trim_start_matches(['-', '@']);
         LAYOUTS.iter().map(|l| l.layout).find(|&l| {
@@ -783,6 +846,18 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
         (Layout::V6_0_0, Arch::X86_64) => State::V6X86(Box::new(v6::convert::x86_from_model(m)?)),
         (Layout::V6_0_0, Arch::Aarch64) => {
             State::V6Aarch64(Box::new(v6::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_13, Arch::X86_64) => {
+            State::V8_13X86(Box::new(v8_13::convert::x86_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_13, Arch::Aarch64) => {
+            State::V8_13Aarch64(Box::new(v8_13::convert::aarch64_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_14, Arch::X86_64) => {
+            State::V8_14X86(Box::new(v8_14::convert::x86_from_model(m)?))
+        }
+        (Layout::V8_0_0_V1_14, Arch::Aarch64) => {
+            State::V8_14Aarch64(Box::new(v8_14::convert::aarch64_from_model(m)?))
         }
         (Layout::V9_0_0, Arch::X86_64) => State::V9X86(Box::new(v9::convert::x86_from_model(m)?)),
         (Layout::V9_0_0, Arch::Aarch64) => {

@@ -344,11 +344,13 @@ fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
         },
         None => cc::value_as(&d["vmgenid"], "vmgenid", LAYOUT)?,
     };
+    // Another layout's vmclock (8.0.0's has no GSI and a shorter page) is not taken over.
     let vmclock = match m
         .devices
         .iter()
-        .find(|d| d.kind == DeviceKind::VmClock)
-        .and_then(|d| d.raw.as_ref())
+        .filter(|d| d.kind == DeviceKind::VmClock)
+        .filter_map(|d| d.raw.as_ref())
+        .find(|r| r.layout == LAYOUT)
     {
         Some(c) => cc::value_as(&c.value, "devices.vmclock", LAYOUT)?,
         None => cc::value_as(&d["vmclock"], "vmclock", LAYOUT)?,

@@ -1,0 +1,83 @@
+//! aarch64 `MicrovmState` of snapshot format 8.0.0, v1.14 layout (Firecracker v1.14.x).
+//!
+//! Field order is declaration order upstream, which is the wire order.
+
+use serde::{Deserialize, Serialize};
+
+pub use super::super::v8_13::aarch64::{
+    Aarch64RegisterVec, ConnectedLegacyState, DeviceType, GicRegState, GicState, GicVcpuState,
+    ItsRegisterState, StaticCpuTemplate, VcpuState, VgicSysRegsState, VmInfo,
+};
+use super::devices::{
+    BalloonState, BlockState, EntropyState, GuestMemoryState, KvmState, MmdsState, MmioDevice,
+    NetState, PciDevicesState, PmemState, ResourceAllocator, VirtioMemState, VmGenIdState,
+    VsockState,
+};
+
+/// Firecracker: VmState — arch/aarch64/vm.rs
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VmState {
+    /// Guest memory layout.
+    pub memory: GuestMemoryState,
+    /// GIC state.
+    pub gic: GicState,
+    /// GSI and address-space allocators.
+    pub resource_allocator: ResourceAllocator,
+}
+
+/// Firecracker: DeviceStates — device_manager/persist.rs (MMIO devices; aarch64: starts with
+/// `legacy_devices`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceStates {
+    /// Legacy MMIO devices (serial, RTC, boot timer).
+    pub legacy_devices: Vec<ConnectedLegacyState>,
+    /// Block devices.
+    pub block_devices: Vec<MmioDevice<BlockState>>,
+    /// Network devices.
+    pub net_devices: Vec<MmioDevice<NetState>>,
+    /// Vsock device, if any.
+    pub vsock_device: Option<MmioDevice<VsockState>>,
+    /// Balloon device, if any.
+    pub balloon_device: Option<MmioDevice<BalloonState>>,
+    /// MMDS state, if MMDS is configured.
+    pub mmds: Option<MmdsState>,
+    /// Entropy device, if any.
+    pub entropy_device: Option<MmioDevice<EntropyState>>,
+    /// virtio-pmem devices.
+    pub pmem_devices: Vec<MmioDevice<PmemState>>,
+    /// virtio-mem device, if any.
+    pub memory_device: Option<MmioDevice<VirtioMemState>>,
+}
+
+/// Firecracker: ACPIDeviceManagerState — device_manager/persist.rs (v1.14, aarch64: no vmclock).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcpiDeviceManagerState {
+    /// VMGenID device state.
+    pub vmgenid: VmGenIdState,
+}
+
+/// Firecracker: DevicesState — device_manager/mod.rs
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicesState {
+    /// Devices on the MMIO transport (and legacy devices).
+    pub mmio_state: DeviceStates,
+    /// ACPI devices.
+    pub acpi_state: AcpiDeviceManagerState,
+    /// Devices on the PCI transport.
+    pub pci_state: PciDevicesState,
+}
+
+/// Firecracker: MicrovmState — persist.rs (format 8.0.0, v1.14 layout, aarch64).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MicrovmState {
+    /// Machine configuration.
+    pub vm_info: VmInfo,
+    /// KVM capability modifiers.
+    pub kvm_state: KvmState,
+    /// VM-level state.
+    pub vm_state: VmState,
+    /// One state per vCPU.
+    pub vcpu_states: Vec<VcpuState>,
+    /// Device states.
+    pub device_states: DevicesState,
+}
