@@ -41,6 +41,12 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         .strip_prefix("firecracker")
         .unwrap_or(t)
         .trim_start_matches(['-', '@']);
+    if let Some(l) = LAYOUTS
+        .iter()
+        .find(|l| l.id == t || l.id.strip_prefix("firecracker-") == Some(bare))
+    {
+        return Ok(Target::Firecracker(l.layout));
+    }
     let same_version: Vec<_> = LAYOUTS
         .iter()
         .filter(|l| l.version.to_string() == bare)

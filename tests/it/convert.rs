@@ -128,7 +128,10 @@ fn decode_encode_is_byte_exact_and_edits_take_effect() {
     let o = snaptool(&["encode", j.to_str().unwrap(), "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("vcpus[0]") && err.contains("\"twelve\""), "{err}");
+    assert!(
+        err.contains("vcpus[0]") && err.contains("\"twelve\""),
+        "{err}"
+    );
 }
 
 #[test]

@@ -502,7 +502,7 @@ fn aarch64_states() {
         let kinds = |m: &Snapshot| -> Vec<(DeviceKind, Option<Transport>)> {
             m.devices
                 .iter()
-                .map(|d| (d.kind.clone(), d.transport.clone()))
+                .map(|d| (d.kind.clone(), d.transport))
                 .collect()
         };
         let mut want = kinds(&mm);
