@@ -279,7 +279,13 @@ fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
         return Some(Transport::Pci { sbdf: sbdf as u32 });
     }
     let info = dev.get("device_info")?;
-    let irq = u64_of(info.get("gsi").or_else(|| info.get("irq"))).map(|v| v as u32);
+    // `gsi` (8.0.0+), `irq` (5.0.0–6.0.0) or the first of `irqs` (1.0.0–4.0.0).
+    let irq = u64_of(
+        info.get("gsi")
+            .or_else(|| info.get("irq"))
+            .or_else(|| info.get("irqs").and_then(|a| a.get(0))),
+    )
+    .map(|v| v as u32);
     Some(Transport::Mmio {
         addr: u64_of(info.get("addr"))?,
         len: u64_of(info.get("len"))?,

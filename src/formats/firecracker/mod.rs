@@ -1,6 +1,7 @@
 //! Firecracker `MicrovmState` files.
 //!
-//! One frozen module per layout (`v6` = format 6.0.0, `v10` = format 10.0.0), each with serde
+//! One frozen module per layout (`v1` = format 1.0.0, `v6` = format 6.0.0, `v10` = format
+//! 10.0.0), each with serde
 //! types mirroring Firecracker's field tree for x86_64 and aarch64 and a conversion to and from
 //! the neutral model. This module picks the layout from the envelope, decodes strictly (exact
 //! length, CRC) and re-encodes byte-exactly.
@@ -11,6 +12,7 @@
 
 pub mod checks;
 mod convert_common;
+pub mod v1;
 pub mod v10;
 pub mod v6;
 pub mod wire;
@@ -25,6 +27,9 @@ use wire::SnapshotHdr;
 /// A layout snaptool reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
+    /// Format 1.0.0, written by Firecracker v1.7.0 (bincode fixint LE; KVM structures field by
+    /// field).
+    V1_0_0,
     /// Format 6.0.0, written by Firecracker v1.12.x (bincode fixint LE).
     V6_0_0,
     /// Format 10.0.0, written by Firecracker v1.16.0 and v1.16.1 (bitcode 0.6.9).
@@ -50,6 +55,14 @@ pub struct LayoutInfo {
 
 /// Every layout snaptool reads and writes, oldest first.
 pub const LAYOUTS: &[LayoutInfo] = &[
+    LayoutInfo {
+        layout: Layout::V1_0_0,
+        id: "firecracker-1.0.0",
+        version: Version::new(1, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.7.0"],
+    },
     LayoutInfo {
         layout: Layout::V6_0_0,
         id: "firecracker-6.0.0",
@@ -92,6 +105,10 @@ pub fn candidates(header: &Header) -> Vec<&'static LayoutInfo> {
 /// A decoded state, in its layout's own types.
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
+    /// 1.0.0, x86_64.
+    V1X86(Box<v1::x86_64::MicrovmState>),
+    /// 1.0.0, aarch64.
+    V1Aarch64(Box<v1::aarch64::MicrovmState>),
     /// 6.0.0, x86_64.
     V6X86(Box<v6::x86_64::MicrovmState>),
     /// 6.0.0, aarch64.
@@ -106,6 +123,7 @@ impl State {
     /// The layout of this state.
     pub fn layout(&self) -> Layout {
         match self {
+            State::V1X86(_) | State::V1Aarch64(_) => Layout::V1_0_0,
             State::V6X86(_) | State::V6Aarch64(_) => Layout::V6_0_0,
             State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
         }
@@ -114,8 +132,8 @@ impl State {
     /// The architecture of this state.
     pub fn arch(&self) -> Arch {
         match self {
-            State::V6X86(_) | State::V10X86(_) => Arch::X86_64,
-            State::V6Aarch64(_) | State::V10Aarch64(_) => Arch::Aarch64,
+            State::V1X86(_) | State::V6X86(_) | State::V10X86(_) => Arch::X86_64,
+            State::V1Aarch64(_) | State::V6Aarch64(_) | State::V10Aarch64(_) => Arch::Aarch64,
         }
     }
 }
@@ -144,6 +162,8 @@ impl FcFile {
     /// Converts to the neutral model.
     pub fn to_model(&self) -> Snapshot {
         match &self.state {
+            State::V1X86(s) => v1::convert::x86_to_model(s),
+            State::V1Aarch64(s) => v1::convert::aarch64_to_model(s),
             State::V6X86(s) => v6::convert::x86_to_model(s),
             State::V6Aarch64(s) => v6::convert::aarch64_to_model(s),
             State::V10X86(s) => v10::convert::x86_to_model(s),
@@ -317,6 +337,10 @@ fn decode_arch(
 ) -> Result<(State, String, usize), DecodeFailure> {
     let version_text = header.version_text();
     match (info.layout, arch) {
+        (Layout::V1_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V1X86(Box::new(s)), version_text, t)),
+        (Layout::V1_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V1Aarch64(Box::new(s)), version_text, t)),
         (Layout::V6_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
         (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
@@ -391,6 +415,8 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
         version: f.version_text.clone(),
     };
     let body = match &f.state {
+        State::V1X86(s) => bincode_body(&hdr, s)?,
+        State::V1Aarch64(s) => bincode_body(&hdr, s)?,
         State::V6X86(s) => bincode_body(&hdr, s)?,
         State::V6Aarch64(s) => bincode_body(&hdr, s)?,
         State::V10X86(s) => bitcode_body(&hdr, s),
@@ -435,7 +461,7 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 /// does not carry them; a converter reports these.
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
-        Layout::V6_0_0 => Vec::new(),
+        Layout::V1_0_0 | Layout::V6_0_0 => Vec::new(),
         Layout::V10_0_0 => v10::convert::invented(m),
     }
 }
@@ -465,6 +491,10 @@ impl Layout {
 pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
     let info = layout.info();
     let state = match (layout, m.arch()) {
+        (Layout::V1_0_0, Arch::X86_64) => State::V1X86(Box::new(v1::convert::x86_from_model(m)?)),
+        (Layout::V1_0_0, Arch::Aarch64) => {
+            State::V1Aarch64(Box::new(v1::convert::aarch64_from_model(m)?))
+        }
         (Layout::V6_0_0, Arch::X86_64) => State::V6X86(Box::new(v6::convert::x86_from_model(m)?)),
         (Layout::V6_0_0, Arch::Aarch64) => {
             State::V6Aarch64(Box::new(v6::convert::aarch64_from_model(m)?))
