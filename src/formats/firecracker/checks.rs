@@ -111,7 +111,12 @@ fn v1_x86_checks(s: &super::v1::x86_64::MicrovmState, out: &mut Out) {
         let p = |f: &str| format!("vcpu_states[{i}].{f}");
         out.fam_count(p("cpuid"), c.cpuid.0.nent, c.cpuid.1.len(), "nent");
         for (j, m) in c.saved_msrs.iter().enumerate() {
-            out.fam_count(p(&format!("saved_msrs[{j}]")), m.0.nmsrs, m.1.len(), "nmsrs");
+            out.fam_count(
+                p(&format!("saved_msrs[{j}]")),
+                m.0.nmsrs,
+                m.1.len(),
+                "nmsrs",
+            );
         }
     }
 }

@@ -43,11 +43,10 @@ fn fam_from<H: DeserializeOwned, E: DeserializeOwned>(
     sizes: (usize, usize),
     what: &str,
 ) -> Result<(H, Vec<E>), WriteError> {
-    let entries = f
-        .1
-        .iter()
-        .map(|e| from_c(&e.0, sizes.1, what))
-        .collect::<Result<_, _>>()?;
+    let entries =
+        f.1.iter()
+            .map(|e| from_c(&e.0, sizes.1, what))
+            .collect::<Result<_, _>>()?;
     Ok((from_c(&f.0.0, sizes.0, what)?, entries))
 }
 
@@ -119,10 +118,7 @@ fn x86_vcpu_to_model(c: &x86::VcpuState) -> X86Vcpu {
     let mut xsave_hdr = vec![0u8; 8];
     xsave_hdr.extend_from_slice(&c_bytes(&c.xsave).0);
     let blobs = cc::X86VcpuBlobs {
-        cpuid: fam(
-            c_bytes(&c.cpuid.0),
-            c.cpuid.1.iter().map(c_bytes).collect(),
-        ),
+        cpuid: fam(c_bytes(&c.cpuid.0), c.cpuid.1.iter().map(c_bytes).collect()),
         saved_msrs: c
             .saved_msrs
             .iter()
@@ -168,7 +164,13 @@ fn x86_vcpu_from_model(v: &X86Vcpu, n: usize) -> Result<x86::VcpuState, WriteErr
         saved_msrs: b
             .saved_msrs
             .iter()
-            .map(|c| fam_from(c, (k::MSRS_HDR_SIZE, k::MSR_ENTRY_SIZE), &what("saved_msrs")))
+            .map(|c| {
+                fam_from(
+                    c,
+                    (k::MSRS_HDR_SIZE, k::MSR_ENTRY_SIZE),
+                    &what("saved_msrs"),
+                )
+            })
             .collect::<Result<_, _>>()?,
         debug_regs: from_c(&b.debug_regs.0, k::DEBUGREGS_SIZE, &what("debug_regs"))?,
         lapic: from_c(&b.lapic.0, k::LAPIC_SIZE, &what("lapic"))?,

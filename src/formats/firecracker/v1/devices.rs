@@ -11,8 +11,8 @@ pub use super::super::v6::devices::{
     BalloonConfigSpaceState, BalloonState, BalloonStatsState, BlockState, BootSourceConfig,
     CacheType, EntropyState, FileEngineTypeState, HugePageConfig, KvmCapability, MacAddr,
     MmdsVersionState, MmioTransportState, NetConfigSpaceState, QueueState, RateLimiterState,
-    TokenBucketState, VhostUserBlockState, VirtioBlockState, VirtioDeviceState,
-    VsockBackendState, VsockFrontendState, VsockState, VsockUdsState,
+    TokenBucketState, VhostUserBlockState, VirtioBlockState, VirtioDeviceState, VsockBackendState,
+    VsockFrontendState, VsockState, VsockUdsState,
 };
 
 // ---------------------------------------------------------------------------
