@@ -395,6 +395,8 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         let Vcpu::Aarch64(v) = v else {
             return Err(WriteError::Model("x86_64 vCPU in an aarch64 state".into()));
         };
+        // A register list whose sizes do not add up has no typed form; every Firecracker layout
+        // stores it as the same `(ids, data)` pair, so the extension is taken from any of them.
         let key = format!("firecracker/vcpu[{n}].regs");
         let regs = match m.extensions.get(&key) {
             Some(e) => cc::value_as(&e.value, &key, LAYOUT)?,
