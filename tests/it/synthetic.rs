@@ -4,7 +4,7 @@
 
 use crate::root;
 use snaptool::envelope::{Header, MAGIC_AARCH64};
-use snaptool::formats::firecracker::{self as fc, State, v6, v10, wire::Blob};
+use snaptool::formats::firecracker::{self as fc, State, v1, v6, v10, wire::Blob};
 use snaptool::model::{DeviceKind, Transport, Vcpu};
 use snaptool::verify::verify_state;
 
@@ -449,4 +449,321 @@ fn v6_aarch64_state_and_register_size_check() {
     let back = fc::read(&bytes).unwrap();
     let again = fc::from_model(&back.to_model(), fc::Layout::V6_0_0).unwrap();
     assert!(fc::write(&again).unwrap() == bytes);
+}
+
+fn virtio1(device_type: u32, queues: usize) -> v1::devices::VirtioDeviceState {
+    v1::devices::VirtioDeviceState {
+        device_type,
+        avail_features: 0x1_0000_0220,
+        acked_features: 0x1_0000_0220,
+        queues: (0..queues)
+            .map(|i| v1::devices::QueueState {
+                max_size: 256,
+                size: 256,
+                ready: true,
+                desc_table: 0x10_0000 + 0x1_0000 * i as u64,
+                avail_ring: 0x10_1000 + 0x1_0000 * i as u64,
+                used_ring: 0x10_2000 + 0x1_0000 * i as u64,
+                next_avail: 3,
+                next_used: 3,
+                num_added: 0,
+            })
+            .collect(),
+        interrupt_status: 0,
+        activated: true,
+    }
+}
+
+fn transport1() -> v1::devices::MmioTransportState {
+    v1::devices::MmioTransportState {
+        features_select: 0,
+        acked_features_select: 0,
+        queue_select: 0,
+        device_status: 15,
+        config_generation: 0,
+    }
+}
+
+#[test]
+fn v1_x86_with_virtio_devices() {
+    use v1::devices::*;
+    let mut f = real("fixtures/firecracker-1.7.0/counter-1vcpu/vmstate");
+    let State::V1X86(s) = &mut f.state else {
+        panic!()
+    };
+    let no_limit = || RateLimiterState {
+        ops: None,
+        bandwidth: None,
+    };
+    s.device_states.block_devices.push(ConnectedBlockState {
+        device_id: "rootfs".into(),
+        device_state: BlockState::Virtio(VirtioBlockState {
+            id: "rootfs".into(),
+            partuuid: None,
+            cache_type: CacheType::Unsafe,
+            root_device: true,
+            disk_path: "rootfs.ext4".into(),
+            virtio_state: virtio1(2, 1),
+            rate_limiter_state: no_limit(),
+            file_engine_type: FileEngineTypeState::Sync,
+        }),
+        transport_state: transport1(),
+        device_info: MmioDeviceInfo {
+            addr: 0xd000_0000,
+            len: 0x1000,
+            irqs: vec![5],
+        },
+    });
+    s.device_states.net_devices.push(ConnectedNetState {
+        device_id: "eth0".into(),
+        device_state: NetState {
+            id: "eth0".into(),
+            tap_if_name: "tap0".into(),
+            rx_rate_limiter_state: no_limit(),
+            tx_rate_limiter_state: no_limit(),
+            mmds_ns: Some(MmdsNetworkStackState {
+                mac_addr: [6, 1, 35, 69, 103, 1],
+                ipv4_addr: 0xa9fe_a9fe,
+                tcp_port: 80,
+                max_connections: 30,
+                max_pending_resets: 100,
+            }),
+            config_space: NetConfigSpaceState {
+                guest_mac: Some("06:00:ac:10:00:02".into()),
+            },
+            virtio_state: virtio1(1, 2),
+        },
+        transport_state: transport1(),
+        device_info: MmioDeviceInfo {
+            addr: 0xd000_1000,
+            len: 0x1000,
+            irqs: vec![6],
+        },
+    });
+    s.device_states.mmds_version = Some(MmdsVersionState::V2);
+    let m = check(&f);
+    let net = m
+        .devices
+        .iter()
+        .find(|d| d.kind == DeviceKind::Net)
+        .unwrap();
+    assert_eq!(
+        net.transport,
+        Some(Transport::Mmio {
+            addr: 0xd000_1000,
+            len: 0x1000,
+            irq: Some(6)
+        }),
+        "the first of `irqs` is the model's IRQ"
+    );
+    assert_eq!(
+        net.host.get("tap_if_name").map(String::as_str),
+        Some("tap0")
+    );
+    assert_eq!(net.virtio.as_ref().unwrap().queues.len(), 2);
+    assert!(m.devices.iter().any(|d| d.kind == DeviceKind::Block));
+    assert!(m.devices.iter().any(|d| d.kind == DeviceKind::Mmds));
+    // Devices carry 1.0.0 state: another layout refuses them rather than guessing.
+    assert!(fc::from_model(&m, fc::Layout::V6_0_0).is_err());
+}
+
+#[test]
+fn v1_aarch64_state() {
+    use v1::aarch64::*;
+    use v1::kvm::{kvm_mp_state, kvm_vcpu_init};
+    let base = real("fixtures/firecracker-1.7.0/counter-1vcpu/vmstate");
+    let State::V1X86(x) = &base.state else {
+        panic!()
+    };
+    let legacy = |type_, addr, irq| ConnectedLegacyState {
+        type_,
+        device_info: v1::devices::MmioDeviceInfo {
+            addr,
+            len: 0x1000,
+            irqs: vec![irq],
+        },
+    };
+    let vcpu = |mpidr, kvi| VcpuState {
+        mp_state: kvm_mp_state { mp_state: 0 },
+        regs: arm_regs(),
+        mpidr,
+        kvi,
+    };
+    let gic_vcpu = || GicVcpuState {
+        rdist: vec![GicRegState { chunks: vec![4u32] }],
+        icc: VgicSysRegsState {
+            main_icc_regs: vec![GicRegState {
+                chunks: vec![5u64, 6],
+            }],
+            ap_icc_regs: vec![None, Some(GicRegState { chunks: vec![7u64] })],
+        },
+    };
+    let state = MicrovmState {
+        vm_info: VmInfo {
+            mem_size_mib: 128,
+            smt: false,
+            cpu_template: StaticCpuTemplate::V1N1,
+            boot_source: x.vm_info.boot_source.clone(),
+            huge_pages: v1::devices::HugePageConfig::None,
+        },
+        memory_state: v1::devices::GuestMemoryState {
+            regions: vec![v1::devices::GuestMemoryRegionState {
+                base_address: 0x8000_0000,
+                size: 128 << 20,
+                offset: 0,
+            }],
+        },
+        vm_state: VmState {
+            gic: GicState {
+                dist: vec![GicRegState {
+                    chunks: vec![1u32, 2, 3],
+                }],
+                gic_vcpu_states: vec![gic_vcpu(), gic_vcpu()],
+            },
+            kvm_cap_modifiers: vec!["170".into(), "!171".into()],
+        },
+        vcpu_states: vec![
+            vcpu(
+                0x8000_0000,
+                Some(kvm_vcpu_init {
+                    target: 5,
+                    features: [4, 0, 0, 0, 0, 0, 0],
+                }),
+            ),
+            vcpu(0x8000_0001, None),
+        ],
+        device_states: DeviceStates {
+            legacy_devices: vec![
+                legacy(DeviceType::Serial, 0x4000_2000, 33),
+                legacy(DeviceType::Rtc, 0x4000_3000, 34),
+            ],
+            block_devices: vec![],
+            net_devices: vec![],
+            vsock_device: None,
+            balloon_device: None,
+            mmds_version: None,
+            entropy_device: None,
+        },
+    };
+    let mut f = base.clone();
+    f.state = State::V1Aarch64(Box::new(state));
+    arm_header(&mut f);
+    let m = check(&f);
+    let Vcpu::Aarch64(v) = &m.vcpus[0] else {
+        panic!()
+    };
+    assert_eq!(v.regs.len(), 3);
+    assert_eq!(v.kvi.unwrap().target, 5);
+    assert_eq!(v.kvi.unwrap().features[0], 4);
+    let Vcpu::Aarch64(second) = &m.vcpus[1] else {
+        panic!()
+    };
+    assert_eq!(second.kvi, None, "an absent kvi stays absent");
+    assert_eq!(m.vm.kvm_cap_modifiers.len(), 2);
+    let serial = m
+        .devices
+        .iter()
+        .find(|d| d.kind == DeviceKind::Serial)
+        .unwrap();
+    assert_eq!(
+        serial.transport,
+        Some(Transport::Mmio {
+            addr: 0x4000_2000,
+            len: 0x1000,
+            irq: Some(33)
+        })
+    );
+    assert!(m.devices.iter().any(|d| d.kind == DeviceKind::Rtc));
+}
+
+/// A model from a newer aarch64 layout writes as 1.0.0 and reads back with the same vCPUs and GIC.
+#[test]
+fn v6_aarch64_model_writes_as_v1() {
+    use v6::aarch64::*;
+    let base = real("fixtures/firecracker-1.12.1/counter-1vcpu/vmstate");
+    let State::V6X86(x) = &base.state else {
+        panic!()
+    };
+    let state = MicrovmState {
+        vm_info: VmInfo {
+            mem_size_mib: 64,
+            smt: false,
+            cpu_template: StaticCpuTemplate::None,
+            boot_source: x.vm_info.boot_source.clone(),
+            huge_pages: v6::devices::HugePageConfig::None,
+        },
+        kvm_state: x.kvm_state.clone(),
+        vm_state: VmState {
+            memory: v6::devices::GuestMemoryState {
+                regions: vec![v6::devices::GuestMemoryRegionState {
+                    base_address: 0x8000_0000,
+                    size: 64 << 20,
+                }],
+            },
+            gic: GicState {
+                dist: vec![GicRegState { chunks: vec![9u32] }],
+                gic_vcpu_states: vec![GicVcpuState {
+                    rdist: vec![],
+                    icc: VgicSysRegsState {
+                        main_icc_regs: vec![],
+                        ap_icc_regs: vec![],
+                    },
+                }],
+            },
+        },
+        vcpu_states: vec![VcpuState {
+            mp_state: Blob(vec![1, 0, 0, 0]),
+            regs: arm_regs(),
+            mpidr: 0x8000_0000,
+            kvi: Blob(vec![
+                5, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0,
+            ]),
+        }],
+        device_states: DeviceStates {
+            legacy_devices: vec![],
+            block_devices: vec![],
+            net_devices: vec![],
+            vsock_device: None,
+            balloon_device: None,
+            mmds_version: None,
+            entropy_device: None,
+        },
+        acpi_dev_state: x.acpi_dev_state.clone(),
+    };
+    let mut f = base.clone();
+    f.state = State::V6Aarch64(Box::new(state));
+    arm_header(&mut f);
+    let m6 = check(&f);
+    let v1file = fc::from_model(&m6, fc::Layout::V1_0_0).unwrap();
+    let m1 = check(&v1file);
+    assert_eq!(m1.vcpus, m6.vcpus);
+    assert_eq!(m1.platform, m6.platform);
+    assert_eq!(m1.memory.regions[0].file_offset, 0);
+    assert!(m1.memory.regions[0].explicit_offset);
+}
+
+#[test]
+fn v1_fam_count_mismatch_is_a_finding() {
+    let mut f = real("fixtures/firecracker-1.7.0/counter-1vcpu/vmstate");
+    let State::V1X86(s) = &mut f.state else {
+        panic!()
+    };
+    s.vcpu_states[0].saved_msrs[0].1.pop();
+    let r = verify_state("fam", &fc::write(&f).unwrap(), None);
+    let c: Vec<_> = r
+        .findings
+        .iter()
+        .filter(|f| f.code == "fam_count")
+        .collect();
+    assert_eq!(c.len(), 1, "{:#?}", r.findings);
+    assert_eq!(
+        c[0].path.as_deref(),
+        Some("vcpu_states[0].saved_msrs[0].header.nmsrs")
+    );
+    assert!(
+        c[0].message.contains("nmsrs = 188, but 187 entries follow"),
+        "{}",
+        c[0].message
+    );
 }

@@ -46,6 +46,17 @@ impl Out {
         }
     }
 
+    /// A field-wise `FamStructWrapper` (format 1.0.0): header count vs entries.
+    fn fam_count(&mut self, path: String, count: u32, entries: usize, what: &str) {
+        if count as usize != entries {
+            self.0.push(LayoutFinding {
+                code: "fam_count",
+                path: format!("{path}.header.{what}"),
+                message: format!("{what} = {count}, but {entries} entries follow"),
+            });
+        }
+    }
+
     fn arm_regs(&mut self, path: String, ids: &[u64], data: &[u8]) {
         let total = ids.iter().fold(0u64, |a, &id| {
             a.saturating_add(Aarch64Reg::declared_size(id))
@@ -103,16 +114,38 @@ macro_rules! x86_checks {
     }};
 }
 
+/// Format 1.0.0 x86_64: KVM structures are field-wise (fixed sizes); only FAM counts can be off.
+fn v1_x86_checks(s: &super::v1::x86_64::MicrovmState, out: &mut Out) {
+    for (i, c) in s.vcpu_states.iter().enumerate() {
+        let p = |f: &str| format!("vcpu_states[{i}].{f}");
+        out.fam_count(p("cpuid"), c.cpuid.0.nent, c.cpuid.1.len(), "nent");
+        for (j, m) in c.saved_msrs.iter().enumerate() {
+            out.fam_count(
+                p(&format!("saved_msrs[{j}]")),
+                m.0.nmsrs,
+                m.1.len(),
+                "nmsrs",
+            );
+        }
+    }
+}
+
 macro_rules! arm_checks {
     ($s:expr, $out:expr) => {{
+        arm_checks!(@common $s, $out);
         for (i, c) in $s.vcpu_states.iter().enumerate() {
-            $out.arm_regs(format!("vcpu_states[{i}].regs"), &c.regs.0, &c.regs.1);
             $out.blob(format!("vcpu_states[{i}].kvi"), &c.kvi, k::VCPU_INIT_SIZE);
             $out.blob(
                 format!("vcpu_states[{i}].mp_state"),
                 &c.mp_state,
                 k::MP_STATE_SIZE,
             );
+        }
+    }};
+    // Register sizes and GIC vCPU count: every layout (1.0.0 has no blobs to size-check).
+    (@common $s:expr, $out:expr) => {{
+        for (i, c) in $s.vcpu_states.iter().enumerate() {
+            $out.arm_regs(format!("vcpu_states[{i}].regs"), &c.regs.0, &c.regs.1);
         }
         let gic = $s.vm_state.gic.gic_vcpu_states.len();
         if gic != $s.vcpu_states.len() {
@@ -133,6 +166,8 @@ pub fn layout_checks(state: &State) -> Vec<LayoutFinding> {
     let mut out = Out(Vec::new());
     // Formats 2.0.0–5.0.0 store a plain 4096-byte `kvm_xsave`.
     match state {
+        State::V1X86(s) => v1_x86_checks(s, &mut out),
+        State::V1Aarch64(s) => arm_checks!(@common s, out),
         State::V2X86(s) | State::V3X86(s) => {
             x86_checks!(s, out, |c| (&c.xsave, k::XSAVE_SIZE, "xsave"))
         }

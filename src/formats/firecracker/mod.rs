@@ -1,6 +1,6 @@
 //! Firecracker `MicrovmState` files.
 //!
-//! One frozen module per layout (`v2` = format 2.0.0 … `v6` = 6.0.0, `v8_13` / `v8_14` = the
+//! One frozen module per layout (`v1` = format 1.0.0, `v2` = 2.0.0 … `v6` = 6.0.0, `v8_13` / `v8_14` = the
 //! two layouts of format 8.0.0, `v9` = 9.0.0, `v10` = 10.0.0, `v11` = 11.0.0), each with serde
 //! types mirroring Firecracker's field tree for x86_64 and aarch64 and a conversion to and from
 //! the neutral model. This module picks the layout from the envelope, decodes strictly (exact
@@ -15,6 +15,7 @@
 pub mod checks;
 mod convert_bitcode;
 mod convert_common;
+pub mod v1;
 mod convert_v2_v5;
 pub mod v10;
 pub mod v11;
@@ -38,6 +39,9 @@ use wire::SnapshotHdr;
 /// A layout snaptool reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Layout {
+    /// Format 1.0.0, written by Firecracker v1.7.0 (bincode fixint LE; KVM structures field by
+    /// field).
+    V1_0_0,
     /// Format 2.0.0, written by Firecracker v1.8.0 (bincode fixint LE).
     V2_0_0,
     /// Format 3.0.0 as written by Firecracker v1.9.0 and v1.9.1 (bincode fixint LE).
@@ -107,6 +111,14 @@ impl LayoutInfo {
 
 /// Every layout snaptool reads and writes, oldest first.
 pub const LAYOUTS: &[LayoutInfo] = &[
+    LayoutInfo {
+        layout: Layout::V1_0_0,
+        id: "firecracker-1.0.0",
+        version: Version::new(1, 0, 0),
+        era: Era::Bincode,
+        encoding: "bincode fixint little-endian",
+        releases: &["v1.7.0"],
+    },
     LayoutInfo {
         layout: Layout::V2_0_0,
         id: "firecracker-2.0.0",
@@ -214,6 +226,10 @@ pub fn candidates(header: &Header) -> Vec<&'static LayoutInfo> {
 /// A decoded state, in its layout's own types.
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
+    /// 1.0.0, x86_64.
+    V1X86(Box<v1::x86_64::MicrovmState>),
+    /// 1.0.0, aarch64.
+    V1Aarch64(Box<v1::aarch64::MicrovmState>),
     /// 2.0.0, x86_64.
     V2X86(Box<v2::x86_64::MicrovmState>),
     /// 2.0.0, aarch64.
@@ -260,6 +276,7 @@ impl State {
     /// The layout of this state.
     pub fn layout(&self) -> Layout {
         match self {
+            State::V1X86(_) | State::V1Aarch64(_) => Layout::V1_0_0,
             State::V2X86(_) | State::V2Aarch64(_) => Layout::V2_0_0,
             State::V3X86(_) | State::V3Aarch64(_) => Layout::V3_0_0,
             State::V4X86(_) | State::V4Aarch64(_) => Layout::V4_0_0,
@@ -276,7 +293,8 @@ impl State {
     /// The architecture of this state.
     pub fn arch(&self) -> Arch {
         match self {
-            State::V2X86(_)
+            State::V1X86(_)
+            | State::V2X86(_)
             | State::V3X86(_)
             | State::V4X86(_)
             | State::V5X86(_)
@@ -286,7 +304,8 @@ impl State {
             | State::V9X86(_)
             | State::V10X86(_)
             | State::V11X86(_) => Arch::X86_64,
-            State::V2Aarch64(_)
+            State::V1Aarch64(_)
+            | State::V2Aarch64(_)
             | State::V3Aarch64(_)
             | State::V4Aarch64(_)
             | State::V5Aarch64(_)
@@ -371,6 +390,8 @@ impl FcFile {
 
     fn state_to_model(&self) -> Snapshot {
         match &self.state {
+            State::V1X86(s) => v1::convert::x86_to_model(s),
+            State::V1Aarch64(s) => v1::convert::aarch64_to_model(s),
             State::V2X86(s) => v2::convert::x86_to_model(s),
             State::V2Aarch64(s) => v2::convert::aarch64_to_model(s),
             State::V3X86(s) => v3::convert::x86_to_model(s),
@@ -609,6 +630,10 @@ fn decode_arch(
     let version_text = header.version_text();
     let at = header.payload_offset;
     match (info.layout, arch) {
+        (Layout::V1_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V1X86(Box::new(s)), version_text, t)),
+        (Layout::V1_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
+            .map(|(s, t)| (State::V1Aarch64(Box::new(s)), version_text, t)),
         (Layout::V2_0_0, Arch::X86_64) => {
             bincode_state(body, at).map(|(s, t)| (State::V2X86(Box::new(s)), version_text, t))
         }
@@ -727,6 +752,8 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
         version: f.version_text.clone(),
     };
     let body = match &f.state {
+        State::V1X86(s) => bincode_body(&hdr, s)?,
+        State::V1Aarch64(s) => bincode_body(&hdr, s)?,
         State::V2X86(s) => bincode_body(&hdr, s)?,
         State::V2Aarch64(s) => bincode_body(&hdr, s)?,
         State::V3X86(s) => bincode_body(&hdr, s)?,
@@ -787,7 +814,7 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 /// does not carry them; a converter reports these.
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
-        Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => Vec::new(),
+        Layout::V1_0_0 | Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => Vec::new(),
         Layout::V6_0_0 => Vec::new(),
         Layout::V8_0_0_V1_13 => v8_13::convert::invented(m),
         Layout::V8_0_0_V1_14 => v8_14::convert::invented(m),
@@ -827,6 +854,10 @@ impl Layout {
 pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
     let info = layout.info();
     let state = match (layout, m.arch()) {
+        (Layout::V1_0_0, Arch::X86_64) => State::V1X86(Box::new(v1::convert::x86_from_model(m)?)),
+        (Layout::V1_0_0, Arch::Aarch64) => {
+            State::V1Aarch64(Box::new(v1::convert::aarch64_from_model(m)?))
+        }
         (Layout::V2_0_0, Arch::X86_64) => State::V2X86(Box::new(v2::convert::x86_from_model(m)?)),
         (Layout::V2_0_0, Arch::Aarch64) => {
             State::V2Aarch64(Box::new(v2::convert::aarch64_from_model(m)?))
