@@ -16,18 +16,21 @@ use crate::model::Snapshot;
 use serde::Serialize;
 use thiserror::Error;
 
-/// Where a conversion goes.
+/// Where a conversion goes (and what a file is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     /// A Firecracker layout.
     Firecracker(Layout),
+    /// A VeridianOS `VmSnapshot` byte stream (`formats/veridian.md`), memory pages embedded.
+    Veridian,
 }
 
 impl Target {
-    /// The layout id, e.g. `firecracker-10.0.0`.
+    /// The layout id, e.g. `firecracker-10.0.0`, `veridian-1`.
     pub fn id(&self) -> &'static str {
         match self {
             Target::Firecracker(l) => l.info().id,
+            Target::Veridian => "veridian-1",
         }
     }
 }
@@ -37,6 +40,9 @@ impl Target {
 /// 8.0.0) is refused with the releases that tell them apart.
 pub fn parse_target(s: &str) -> Result<Target, String> {
     let t = s.trim();
+    if t == "veridian" || t == "veridian-1" {
+        return Ok(Target::Veridian);
+    }
     let bare = t
         .strip_prefix("firecracker")
         .unwrap_or(t)
@@ -155,6 +161,9 @@ pub enum ConvertError {
         #[source]
         source: fc::WriteError,
     },
+    /// Another format's reader or writer failed.
+    #[error("{0}")]
+    Other(String),
     /// The conversion would lose data and was not allowed to.
     #[error("converting {} to {} would lose {} value(s), refused without --allow-lossy; first: {}", .0.from, .0.to, .0.lost.len(), .0.lost.first().map(|c| c.to_string()).unwrap_or_default())]
     Lossy(Box<ConversionReport>),
@@ -173,26 +182,100 @@ pub fn encode_model(m: &Snapshot, layout: Layout) -> Result<Vec<u8>, ConvertErro
     fc::write(&f).map_err(write_err(layout))
 }
 
-/// Converts a Firecracker state file to `target`. Returns the output bytes and the report; a
-/// lossy conversion is an error unless `allow_lossy`.
+/// A state file of any format snaptool converts, read into the model.
+pub struct Loaded {
+    /// The model.
+    pub model: Snapshot,
+    /// What the file is.
+    pub format: Target,
+    /// The file re-encoded by its own writer (equal to the input for every canonical file).
+    pub canonical: Vec<u8>,
+    /// Guest memory the file carries itself (VeridianOS pages).
+    pub memory: Option<crate::memory::PagesImage>,
+}
+
+/// Reads a state file of any format: VeridianOS by its magic, otherwise Firecracker.
+pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
+    use crate::formats::veridian;
+    if veridian::sniff(bytes) {
+        let f = veridian::read(bytes).map_err(|e| ConvertError::Other(e.to_string()))?;
+        let pages = crate::memory::PagesImage::new(
+            "(pages in the VeridianOS file)",
+            f.memory_len(),
+            4096,
+            f.pages().map(|(i, d)| (i, d.to_vec())),
+        );
+        return Ok(Loaded {
+            model: f.to_model(),
+            format: Target::Veridian,
+            canonical: veridian::write(&f),
+            memory: Some(pages),
+        });
+    }
+    let src = fc::read(bytes)?;
+    let from = src.state.layout();
+    Ok(Loaded {
+        model: src.to_model(),
+        format: Target::Firecracker(from),
+        canonical: fc::write(&src).map_err(write_err(from))?,
+        memory: None,
+    })
+}
+
+/// Model → bytes of `target`; `memory` supplies the page bytes of formats that embed memory.
+pub fn encode_to(
+    m: &Snapshot,
+    target: Target,
+    memory: Option<&dyn crate::memory::MemoryImage>,
+) -> Result<Vec<u8>, ConvertError> {
+    match target {
+        Target::Firecracker(l) => encode_model(m, l),
+        Target::Veridian => {
+            let (f, _) = crate::formats::veridian::from_model(m, memory)
+                .map_err(|e| ConvertError::Other(format!("cannot write veridian-1: {e}")))?;
+            Ok(crate::formats::veridian::write(&f))
+        }
+    }
+}
+
+/// Converts a Firecracker state file to `target` (see [`convert`]).
 pub fn convert_firecracker(
     input: &[u8],
     target: Target,
     allow_lossy: bool,
 ) -> Result<(Vec<u8>, ConversionReport), ConvertError> {
-    let Target::Firecracker(to) = target;
-    let src = fc::read(input)?;
-    let from = src.state.layout();
-    let canonical = fc::write(&src).map_err(write_err(from))?;
-    let m = src.to_model();
-    let out = encode_model(&m, to)?;
-    let m2 = fc::read(&out)?.to_model();
+    convert(input, target, None, allow_lossy)
+}
+
+/// Converts a state file of any format to `target`. `memory` is the guest memory beside the
+/// input, for targets that embed it. Returns the output bytes and the report; a lossy conversion
+/// is an error unless `allow_lossy`.
+pub fn convert(
+    input: &[u8],
+    target: Target,
+    memory: Option<&dyn crate::memory::MemoryImage>,
+    allow_lossy: bool,
+) -> Result<(Vec<u8>, ConversionReport), ConvertError> {
+    let src = load(input)?;
+    let m = &src.model;
+    let mem: Option<&dyn crate::memory::MemoryImage> = match (memory, &src.memory) {
+        (Some(x), _) => Some(x),
+        (None, Some(p)) => Some(p),
+        (None, None) => None,
+    };
+    let out = encode_to(m, target, mem)?;
+    let back_in = load(&out)?;
+    let m2 = &back_in.model;
+    let back_mem: Option<&dyn crate::memory::MemoryImage> = match (&back_in.memory, mem) {
+        (Some(p), _) => Some(p),
+        (None, x) => x,
+    };
     // the round trip back
-    let (lossless, lost) = match encode_model(&m2, from) {
-        Ok(back) if back == canonical => (true, Vec::new()),
+    let (lossless, lost) = match encode_to(m2, src.format, back_mem) {
+        Ok(back) if back == src.canonical => (true, Vec::new()),
         Ok(back) => {
-            let m3 = fc::read(&back)?.to_model();
-            let mut lost = diff::diff(&m, &m3, &["provenance"]);
+            let m3 = load(&back)?.model;
+            let mut lost = diff::diff(m, &m3, &["provenance"]);
             if lost.is_empty() {
                 lost.push(Change {
                     path: "(encoding)".into(),
@@ -214,15 +297,15 @@ pub fn convert_firecracker(
         ),
     };
     let mut report = ConversionReport {
-        from: from.info().id.into(),
-        to: to.info().id.into(),
+        from: src.format.id().into(),
+        to: target.id().into(),
         lossless,
         lost,
         dropped: Vec::new(),
         invented: Vec::new(),
         changed: Vec::new(),
     };
-    for c in diff::diff(&m, &m2, &["provenance"]) {
+    for c in diff::diff(m, m2, &["provenance"]) {
         let absent = |v: &Option<serde_json::Value>| v.as_ref().is_none_or(|v| v.is_null());
         match (absent(&c.a), absent(&c.b)) {
             (false, true) => report.dropped.push(c),

@@ -46,9 +46,12 @@ enum Command {
         /// The output state file.
         #[arg(short, long)]
         out: PathBuf,
-        /// Target: `firecracker@1.14`, `firecracker@v1.14.4`, `firecracker@11.0.0`, ...
+        /// Target: `firecracker@1.14`, `firecracker@v1.14.4`, `firecracker@11.0.0`, `veridian`, ...
         #[arg(long)]
         to: String,
+        /// The guest memory file beside the input (embedded by targets that carry memory).
+        #[arg(long)]
+        mem: Option<PathBuf>,
         /// Write even when converting back would not give the input byte for byte.
         #[arg(long)]
         allow_lossy: bool,
@@ -173,9 +176,10 @@ enum Command {
     Restore {
         /// The state file (vmstate).
         vmstate: PathBuf,
-        /// The guest memory file (for a diff snapshot: the merged memory).
+        /// The guest memory file (for a diff snapshot: the merged memory). Not needed for a
+        /// VeridianOS file, which embeds its pages.
         #[arg(long)]
-        mem: PathBuf,
+        mem: Option<PathBuf>,
         /// Stop after the guest printed this many lines.
         #[arg(long)]
         lines: Option<usize>,
@@ -285,6 +289,43 @@ fn run_inspect(
     };
     let bytes = read_state(vmstate)?;
     let name = vmstate.display().to_string();
+    if snaptool::formats::veridian::sniff(&bytes) {
+        let loaded = snaptool::convert::load(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+        let m = &loaded.model;
+        if json {
+            let v = serde_json::json!({
+                "file": {"path": name, "size": bytes.len(), "layout": "veridian-1"},
+                "memory_image": image,
+                "snapshot": m,
+            });
+            print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        } else {
+            let pages = loaded.memory.as_ref().map_or(0, |p| {
+                use memory::MemoryImage;
+                p.extents()
+                    .map_or(0, |e| e.iter().map(|x| x.len / 4096).sum::<u64>())
+            });
+            let mut s = format!(
+                "file:      {name} ({} bytes)\nformat:    VeridianOS VmSnapshot (layout veridian-1, formats/veridian.md)\narch:      x86_64\nvcpus:     {}\nmemory:    {} bytes, {pages} pages embedded\n",
+                bytes.len(),
+                m.vcpus.len(),
+                m.memory.total_size()
+            );
+            for (i, v) in m.vcpus.iter().enumerate() {
+                if let snaptool::model::Vcpu::X86_64(v) = v {
+                    s.push_str(&format!(
+                        "vcpu {i}:    rip 0x{:x}  rsp 0x{:x}  rflags 0x{:x}  cr3 0x{:x}\n",
+                        v.regs.rip, v.regs.rsp, v.regs.rflags, v.sregs.cr3
+                    ));
+                }
+            }
+            if let Some(i) = &image {
+                s.push_str(&memcmd::render_stats(i));
+            }
+            print(&s)?;
+        }
+        return Ok(code::OK);
+    }
     let mem = mem.map(|p| {
         (
             p.display().to_string(),
@@ -317,6 +358,35 @@ fn run_inspect(
 fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
     let bytes = read_state(vmstate)?;
     let name = vmstate.display().to_string();
+    if snaptool::formats::veridian::sniff(&bytes) {
+        let findings = snaptool::formats::veridian::verify(&bytes);
+        let errors = findings
+            .iter()
+            .filter(|f| f.severity == verify::Severity::Error)
+            .count();
+        if json {
+            let v = serde_json::json!({
+                "file": name, "layout": "veridian-1", "arch": "x86_64",
+                "clean": findings.is_empty(), "findings": findings,
+            });
+            print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        } else {
+            let mut s = String::new();
+            for f in &findings {
+                s.push_str(&format!("{name}: {f}\n"));
+            }
+            s.push_str(&format!(
+                "{name}: veridian-1, {errors} errors, {} warnings\n",
+                findings.len() - errors
+            ));
+            print(&s)?;
+        }
+        return Ok(if findings.is_empty() {
+            code::OK
+        } else {
+            code::FINDINGS
+        });
+    }
     let mem = match mem {
         Some(p) => Some(verify::MemFile {
             path: p.display().to_string(),
@@ -345,7 +415,7 @@ fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 fn run_restore(
     vmstate: &Path,
-    mem: &Path,
+    mem: Option<&Path>,
     lines: Option<usize>,
     timeout: f64,
     expect: Option<&Path>,
@@ -353,10 +423,30 @@ fn run_restore(
 ) -> Result<u8> {
     use snaptool::runner::{self, RunOptions, StopReason};
     let name = vmstate.display().to_string();
-    let bytes = read_state(vmstate)?;
-    let file =
-        snaptool::formats::firecracker::read(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let model = file.to_model();
+    let loaded = load_any(vmstate)?;
+    let model = loaded.model;
+    // A file that carries its own pages is restored from them unless --mem is given.
+    let embedded = match (mem, &loaded.memory) {
+        (None, Some(pages)) => {
+            let dir = tempfile::tempdir()?;
+            let raw = dir.path().join("mem");
+            memory::ops::convert(
+                pages,
+                &raw,
+                memory::ops::Target::Raw,
+                memory::DEFAULT_PAGE_SIZE,
+                3,
+                &memory::ops::no_progress,
+            )?;
+            Some((raw, dir))
+        }
+        _ => None,
+    };
+    let mem: &Path = match (&embedded, mem) {
+        (Some((raw, _)), _) => raw,
+        (None, Some(m)) => m,
+        (None, None) => anyhow::bail!("{name}: give the guest memory file with --mem"),
+    };
     let expected = match expect {
         Some(p) => Some(std::fs::read(p).with_context(|| format!("{}", p.display()))?),
         None => None,
@@ -588,19 +678,29 @@ fn run_demo(json: bool) -> Result<u8> {
     Ok(if ok { code::OK } else { code::FINDINGS })
 }
 
-fn read_fc(path: &Path) -> Result<(Vec<u8>, snaptool::formats::firecracker::FcFile)> {
+/// Any state file snaptool reads (Firecracker, VeridianOS), as the model.
+fn load_any(path: &Path) -> Result<snaptool::convert::Loaded> {
     let bytes = read_state(path)?;
-    let f = snaptool::formats::firecracker::read(&bytes)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    Ok((bytes, f))
+    snaptool::convert::load(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-fn run_convert(input: &Path, out: &Path, to: &str, allow_lossy: bool, json: bool) -> Result<u8> {
+fn run_convert(
+    input: &Path,
+    out: &Path,
+    to: &str,
+    mem: Option<&Path>,
+    allow_lossy: bool,
+    json: bool,
+) -> Result<u8> {
     use snaptool::convert::{self, ConvertError};
     let target = convert::parse_target(to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
     let bytes = read_state(input)?;
     let name = input.display().to_string();
-    match convert::convert_firecracker(&bytes, target, allow_lossy) {
+    let image = match mem {
+        Some(p) => Some(memory::open(p)?),
+        None => None,
+    };
+    match convert::convert(&bytes, target, image.as_deref(), allow_lossy) {
         Ok((data, report)) => {
             write_atomic(out, &data)?;
             if json {
@@ -627,10 +727,10 @@ fn run_convert(input: &Path, out: &Path, to: &str, allow_lossy: bool, json: bool
 }
 
 fn run_diff(a: &Path, b: &Path, json: bool, provenance: bool) -> Result<u8> {
-    let (_, fa) = read_fc(a)?;
-    let (_, fb) = read_fc(b)?;
+    let fa = load_any(a)?;
+    let fb = load_any(b)?;
     let skip: &[&str] = if provenance { &[] } else { &["provenance"] };
-    let changes = snaptool::diff::diff(&fa.to_model(), &fb.to_model(), skip);
+    let changes = snaptool::diff::diff(&fa.model, &fb.model, skip);
     if json {
         let v = serde_json::json!({
             "a": a.display().to_string(),
@@ -654,27 +754,28 @@ fn run_diff(a: &Path, b: &Path, json: bool, provenance: bool) -> Result<u8> {
 }
 
 fn run_decode(vmstate: &Path, out: &Path) -> Result<u8> {
-    let (_, f) = read_fc(vmstate)?;
-    let mut m = f.to_model();
-    m.provenance.version = f.version_text.clone();
+    let f = load_any(vmstate)?;
+    let m = f.model;
     write_atomic(out, (serde_json::to_string_pretty(&m)? + "\n").as_bytes())?;
     Ok(code::OK)
 }
 
 fn run_encode(json_file: &Path, out: &Path, to: Option<&str>) -> Result<u8> {
-    use snaptool::formats::firecracker::Layout;
     let text = std::fs::read(json_file).with_context(|| format!("{}", json_file.display()))?;
     let de = &mut serde_json::Deserializer::from_slice(&text);
     let m: snaptool::model::Snapshot = serde_path_to_error::deserialize(de).map_err(|e| {
         anyhow::anyhow!("{}: at `{}`: {}", json_file.display(), e.path(), e.inner())
     })?;
     let layout_name = to.unwrap_or(&m.provenance.layout);
-    let layout = match snaptool::convert::parse_target(layout_name) {
-        Ok(snaptool::convert::Target::Firecracker(l)) => l,
-        Err(e) => anyhow::bail!("{}: {e}", json_file.display()),
-    };
-    let _: Layout = layout;
-    let bytes = snaptool::convert::encode_model(&m, layout)
+    let target = snaptool::convert::parse_target(layout_name)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
+    if target == snaptool::convert::Target::Veridian {
+        anyhow::bail!(
+            "{}: a VeridianOS file embeds guest memory; use `snaptool convert` with --mem",
+            json_file.display()
+        );
+    }
+    let bytes = snaptool::convert::encode_to(&m, target, None)
         .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
     write_atomic(out, &bytes)?;
     Ok(code::OK)
@@ -717,9 +818,10 @@ fn main() -> ExitCode {
             input,
             out,
             to,
+            mem,
             allow_lossy,
             json,
-        } => run_convert(input, out, to, *allow_lossy, *json),
+        } => run_convert(input, out, to, mem.as_deref(), *allow_lossy, *json),
         Command::Diff {
             a,
             b,
@@ -765,7 +867,14 @@ fn main() -> ExitCode {
             timeout,
             expect,
             json,
-        } => run_restore(vmstate, mem, *lines, *timeout, expect.as_deref(), *json),
+        } => run_restore(
+            vmstate,
+            mem.as_deref(),
+            *lines,
+            *timeout,
+            expect.as_deref(),
+            *json,
+        ),
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         Command::Run {
             kernel,

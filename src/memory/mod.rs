@@ -234,3 +234,80 @@ impl AlignedBuf {
         &mut self.v[off..off + len]
     }
 }
+
+/// An in-memory image made of whole pages (for example the pages a VeridianOS snapshot embeds).
+/// Pages not listed are holes.
+#[derive(Debug, Clone)]
+pub struct PagesImage {
+    name: String,
+    len: u64,
+    page_size: u64,
+    pages: std::collections::BTreeMap<u64, Vec<u8>>,
+}
+
+impl PagesImage {
+    /// An image of `len` bytes holding `pages` (page index → `page_size` bytes).
+    pub fn new(
+        name: &str,
+        len: u64,
+        page_size: u64,
+        pages: impl IntoIterator<Item = (u64, Vec<u8>)>,
+    ) -> Self {
+        PagesImage {
+            name: name.to_string(),
+            len,
+            page_size,
+            pages: pages.into_iter().collect(),
+        }
+    }
+}
+
+impl MemoryImage for PagesImage {
+    fn path(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> ImageKind {
+        ImageKind::PageList
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), MemError> {
+        let end = offset
+            .checked_add(buf.len() as u64)
+            .filter(|&e| e <= self.len)
+            .ok_or_else(|| MemError::format(&self.name, offset, "read past the end"))?;
+        buf.fill(0);
+        let first = offset / self.page_size;
+        for (&p, data) in self.pages.range(first..) {
+            let ps = p * self.page_size;
+            if ps >= end {
+                break;
+            }
+            let (a, b) = (offset.max(ps), end.min(ps + data.len() as u64));
+            if a < b {
+                buf[(a - offset) as usize..(b - offset) as usize]
+                    .copy_from_slice(&data[(a - ps) as usize..(b - ps) as usize]);
+            }
+        }
+        Ok(())
+    }
+
+    fn extents(&self) -> Result<Vec<Extent>, MemError> {
+        Ok(clip(
+            normalize(
+                self.pages
+                    .iter()
+                    .map(|(&p, d)| Extent {
+                        offset: p * self.page_size,
+                        len: d.len() as u64,
+                    })
+                    .collect(),
+            ),
+            self.len,
+        ))
+    }
+}

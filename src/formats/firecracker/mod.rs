@@ -15,8 +15,8 @@
 pub mod checks;
 mod convert_bitcode;
 mod convert_common;
-pub mod v1;
 mod convert_v2_v5;
+pub mod v1;
 pub mod v10;
 pub mod v11;
 pub mod v2;
@@ -814,7 +814,9 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 /// does not carry them; a converter reports these.
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
     match layout {
-        Layout::V1_0_0 | Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => Vec::new(),
+        Layout::V1_0_0 | Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => {
+            Vec::new()
+        }
         Layout::V6_0_0 => Vec::new(),
         Layout::V8_0_0_V1_13 => v8_13::convert::invented(m),
         Layout::V8_0_0_V1_14 => v8_14::convert::invented(m),

@@ -134,12 +134,9 @@ fn x86_vcpu_to_model(c: &x86::VcpuState) -> X86Vcpu {
         xsave: (Blob(xsave_hdr), Vec::new()),
         tsc_khz: c.tsc_khz,
     };
-    let mut v = cc::x86_vcpu_to_model(&blobs);
-    if let Some(x) = &mut v.xsave {
-        // No `kvm_xsave2` length word in this layout.
-        x.len_field = None;
-    }
-    v
+    // A plain `kvm_xsave` gives `len_field = 0` and no `extra`, as 2.0.0–5.0.0 and a 6.0.0+
+    // `kvm_xsave2` with nothing beyond 4 KiB do: the same VM, the same model.
+    cc::x86_vcpu_to_model(&blobs)
 }
 
 fn x86_vcpu_from_model(v: &X86Vcpu, n: usize) -> Result<x86::VcpuState, WriteError> {
