@@ -122,7 +122,7 @@ fn le_u64(b: &[u8]) -> u64 {
     u64::from_le_bytes(a)
 }
 
-fn reg<'a>(v: &'a Aarch64Vcpu, id: u64) -> Option<&'a [u8]> {
+fn reg(v: &Aarch64Vcpu, id: u64) -> Option<&[u8]> {
     v.regs
         .iter()
         .find(|r| r.id == id)
@@ -537,9 +537,11 @@ pub fn decode_all(st: &VmSnapshot) -> Vec<Result<Decoded, extra::BlobError>> {
 pub fn merge(info: &SnapshotInfo, st: &VmSnapshot) -> (Snapshot, Vec<String>) {
     let arch = model_arch(st.arch);
     let decoded = decode_all(st);
-    let blob_arch_ok = |x: &ExtraState| match (&x.vcpu, arch) {
-        (Vcpu::X86_64(_), Arch::X86_64) | (Vcpu::Aarch64(_), Arch::Aarch64) => true,
-        _ => false,
+    let blob_arch_ok = |x: &ExtraState| {
+        matches!(
+            (&x.vcpu, arch),
+            (Vcpu::X86_64(_), Arch::X86_64) | (Vcpu::Aarch64(_), Arch::Aarch64)
+        )
     };
     let ours = |i: usize| match decoded.get(i) {
         Some(Ok(Decoded::Ours(x))) if blob_arch_ok(x) => Some(x.as_ref()),

@@ -524,7 +524,10 @@ fn first_error(dir: &Path, problems: Vec<Problem>) -> Result<(), Error> {
 
 /// Loads the memory file `st` selects: `Ok(None)` when it is absent (arcbox only warns). The
 /// length is checked against `total_memory` before anything is read or decompressed.
-fn load_memory(dir: &Path, st: &VmSnapshot) -> Result<Option<(Vec<u8>, Option<Vec<u8>>)>, Error> {
+/// A loaded memory file: the decompressed bytes and, for `memory.bin.lz4`, the file as read.
+type Loaded = (Vec<u8>, Option<Vec<u8>>);
+
+fn load_memory(dir: &Path, st: &VmSnapshot) -> Result<Option<Loaded>, Error> {
     let name = if st.compressed {
         FILE_MEM_LZ4
     } else {

@@ -3,7 +3,7 @@
 use super::convert::*;
 use super::extra::{self, Decoded, ExtraState};
 use super::*;
-use crate::model::{Aarch64Reg, Aarch64Vcpu, Bytes, Vcpu, X86Vcpu};
+use crate::model::{Aarch64Reg, Aarch64Vcpu, Bytes, Vcpu};
 use std::path::Path;
 
 fn fixture_model() -> Snapshot {
@@ -324,7 +324,7 @@ fn blob_budget_bounds_the_whole_snapshot() {
 fn blob_decoder_survives_arbitrary_bytes() {
     use proptest::prelude::*;
     let x = ExtraState {
-        vcpu: Vcpu::X86_64(Box::new(X86Vcpu::default())),
+        vcpu: Vcpu::X86_64(Box::default()),
         vm: None,
     };
     let good = extra::encode(&x).unwrap();
