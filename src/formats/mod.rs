@@ -1,4 +1,5 @@
 //! Snapshot formats: one module per format family, one frozen submodule per shipped layout.
 
+pub mod arcbox;
 pub mod firecracker;
 pub mod veridian;

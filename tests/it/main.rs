@@ -1,5 +1,6 @@
 //! Integration tests: one binary, one module per concern.
 
+mod arcbox;
 mod cli;
 mod convert;
 mod corruption;

@@ -42,7 +42,7 @@ fn queue10(size: u16) -> v10::devices::QueueState {
     }
 }
 
-fn block10(queue_size: u16) -> v10::devices::MmioDevice<v10::devices::BlockState> {
+pub(crate) fn block10(queue_size: u16) -> v10::devices::MmioDevice<v10::devices::BlockState> {
     use v10::devices::*;
     MmioDevice {
         device_id: "rootfs".into(),
@@ -87,7 +87,7 @@ fn block10(queue_size: u16) -> v10::devices::MmioDevice<v10::devices::BlockState
     }
 }
 
-fn net10() -> v10::devices::MmioDevice<v10::devices::NetState> {
+pub(crate) fn net10() -> v10::devices::MmioDevice<v10::devices::NetState> {
     use v10::devices::*;
     let b = block10(256);
     let BlockState::Virtio(bs) = b.device_state else {
@@ -274,8 +274,9 @@ pub(crate) fn arm_header(f: &mut fc::FcFile) {
     };
 }
 
-#[test]
-fn v10_aarch64_state() {
+/// A format 10.0.0 aarch64 state built from the x86_64 fixture's shared parts: core registers,
+/// a GIC, legacy serial and RTC, one virtio block device.
+pub(crate) fn v10_aarch64_file() -> fc::FcFile {
     use v10::aarch64::*;
     let base = real("fixtures/firecracker-1.16.1/counter-1vcpu/vmstate");
     let State::V10X86(x) = &base.state else {
@@ -356,6 +357,12 @@ fn v10_aarch64_state() {
     let mut f = base.clone();
     f.state = State::V10Aarch64(Box::new(state));
     arm_header(&mut f);
+    f
+}
+
+#[test]
+fn v10_aarch64_state() {
+    let f = v10_aarch64_file();
     let m = check(&f);
     let Vcpu::Aarch64(v) = &m.vcpus[0] else {
         panic!()
