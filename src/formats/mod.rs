@@ -1,3 +1,4 @@
 //! Snapshot formats: one module per format family, one frozen submodule per shipped layout.
 
 pub mod firecracker;
+pub mod squib;
