@@ -72,6 +72,14 @@ pub mod core_ids {
     pub const ELR_EL1: u64 = core_reg_id(KVM_REG_SIZE_U64, 280);
     /// SPSR_EL1 (`spsr[KVM_SPSR_EL1]`, index 0).
     pub const SPSR_EL1: u64 = core_reg_id(KVM_REG_SIZE_U64, 288);
+    /// SPSR_abt (`spsr[KVM_SPSR_ABT]`, index 1; AArch32 guests).
+    pub const SPSR_ABT: u64 = core_reg_id(KVM_REG_SIZE_U64, 296);
+    /// SPSR_und (`spsr[KVM_SPSR_UND]`, index 2).
+    pub const SPSR_UND: u64 = core_reg_id(KVM_REG_SIZE_U64, 304);
+    /// SPSR_irq (`spsr[KVM_SPSR_IRQ]`, index 3).
+    pub const SPSR_IRQ: u64 = core_reg_id(KVM_REG_SIZE_U64, 312);
+    /// SPSR_fiq (`spsr[KVM_SPSR_FIQ]`, index 4).
+    pub const SPSR_FIQ: u64 = core_reg_id(KVM_REG_SIZE_U64, 320);
     /// V`n` (`fp_regs.vregs[n]`, 128 bits), n < 32.
     pub const fn v(n: u64) -> u64 {
         core_reg_id(KVM_REG_SIZE_U128, 336 + 16 * n)
@@ -89,8 +97,9 @@ pub struct NamedReg {
     pub name: &'static str,
     /// KVM one-reg id.
     pub id: u64,
-    /// `(op0, op1, CRn, CRm, op2)` of the register, `None` for registers KVM reaches as core
-    /// registers.
+    /// `(op0, op1, CRn, CRm, op2)` the KVM id is built from (the architectural encoding, except
+    /// for the two swapped virtual-timer ids, see the module docs); `None` for registers KVM
+    /// reaches as core registers.
     pub encoding: Option<[u8; 5]>,
 }
 
@@ -122,6 +131,10 @@ pub const NAMED_REGS: &[NamedReg] = &[
     core("SP_EL1", core_ids::SP_EL1),
     core("ELR_EL1", core_ids::ELR_EL1),
     core("SPSR_EL1", core_ids::SPSR_EL1),
+    core("SPSR_ABT", core_ids::SPSR_ABT),
+    core("SPSR_UND", core_ids::SPSR_UND),
+    core("SPSR_IRQ", core_ids::SPSR_IRQ),
+    core("SPSR_FIQ", core_ids::SPSR_FIQ),
     core("FPSR", core_ids::FPSR),
     core("FPCR", core_ids::FPCR),
     sys("SCTLR_EL1", [3, 0, 1, 0, 0]),
@@ -164,6 +177,8 @@ pub const NAMED_REGS: &[NamedReg] = &[
     // KVM_REG_ARM_TIMER_CVAL: KVM builds this id from CNTVCT_EL0's encoding (see module docs).
     sys("CNTV_CVAL_EL0", [3, 3, 14, 0, 2]),
     sys("CNTVOFF_EL2", [3, 4, 14, 0, 3]),
+    // KVM_REG_ARM_TIMER_CNT (the virtual count), built from CNTV_CVAL_EL0's encoding.
+    sys("CNTVCT_EL0", [3, 3, 14, 3, 2]),
     sys("MDSCR_EL1", [2, 0, 0, 2, 2]),
     sys("OSLAR_EL1", [2, 0, 1, 0, 4]),
     sys("OSDLR_EL1", [2, 0, 1, 3, 4]),
@@ -210,7 +225,10 @@ impl Aarch64Vcpu {
             out.push(u64r(core_ids::PC, c.pc));
             out.push(u64r(core_ids::PSTATE, c.pstate));
         }
-        for name in ["SP_EL0", "SP_EL1", "ELR_EL1", "SPSR_EL1"] {
+        for name in [
+            "SP_EL0", "SP_EL1", "ELR_EL1", "SPSR_EL1", "SPSR_ABT", "SPSR_UND", "SPSR_IRQ",
+            "SPSR_FIQ",
+        ] {
             if let (Some(v), Some(r)) = (named(name), named_reg(name)) {
                 out.push(u64r(r.id, v));
             }

@@ -8,7 +8,7 @@ use snaptool::formats::firecracker::{self as fc, State, v6, v10, wire::Blob};
 use snaptool::model::{DeviceKind, Transport, Vcpu};
 use snaptool::verify::verify_state;
 
-fn real(rel: &str) -> fc::FcFile {
+pub(crate) fn real(rel: &str) -> fc::FcFile {
     fc::read(&std::fs::read(root().join(rel)).unwrap()).unwrap()
 }
 
@@ -42,7 +42,7 @@ fn queue10(size: u16) -> v10::devices::QueueState {
     }
 }
 
-fn block10(queue_size: u16) -> v10::devices::MmioDevice<v10::devices::BlockState> {
+pub(crate) fn block10(queue_size: u16) -> v10::devices::MmioDevice<v10::devices::BlockState> {
     use v10::devices::*;
     MmioDevice {
         device_id: "rootfs".into(),
@@ -266,7 +266,7 @@ fn arm_regs() -> (Vec<u64>, Vec<u8>) {
     (vec![PC, SP, V0], data)
 }
 
-fn arm_header(f: &mut fc::FcFile) {
+pub(crate) fn arm_header(f: &mut fc::FcFile) {
     f.header = Header {
         magic: MAGIC_AARCH64,
         arch: snaptool::model::Arch::Aarch64,

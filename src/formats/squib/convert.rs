@@ -616,11 +616,30 @@ pub fn from_model(
     model.provenance = native.provenance.clone();
     if native != model {
         let changes = crate::diff::diff(&native, &model, &["provenance"]);
+        // KVM list entries whose register squib has a field for are held natively (only the
+        // list's shape and order are carried); name the others.
+        let mut shaped = 0usize;
         let carried: Vec<String> = changes
             .iter()
             .filter(|c| c.b.as_ref().is_some_and(|v| !v.is_null()))
-            .map(|c| c.path.clone())
+            .filter_map(|c| match reg_id_of_path(&c.path) {
+                Some(id) if !kvm_targets(id).is_empty() => {
+                    shaped += 1;
+                    None
+                }
+                Some(id) => Some(match crate::model::reg_name(id) {
+                    Some(n) => format!("{} ({n})", c.path),
+                    None => c.path.clone(),
+                }),
+                None => Some(c.path.clone()),
+            })
             .collect();
+        if shaped > 0 {
+            notes.push(format!(
+                "{shaped} KVM one-reg entries are held in squib's register fields (the list's \
+                 order and ids travel in the carry blob)"
+            ));
+        }
         model.provenance = provenance(VERSION);
         let carry = Carry {
             snaptool: CARRY_FORMAT.into(),
@@ -937,4 +956,12 @@ fn merge_vcpu(v: &mut Aarch64Vcpu, ne: &VcpuState, na: &VcpuState) {
             value: encode(val(t), size).into(),
         });
     }
+}
+
+/// The register id of a diff path `vcpu[i].reg[0x…]`.
+fn reg_id_of_path(path: &str) -> Option<u64> {
+    let start = path.find(".reg[0x")? + 7;
+    let rest = &path[start..];
+    let end = rest.find(']')?;
+    u64::from_str_radix(&rest[..end], 16).ok()
 }
