@@ -46,7 +46,7 @@ fn kvm_list(n: u64) -> (Vec<u64>, Vec<u8>) {
         ("TTBR0_EL1", 0x4100_0000),
         ("TTBR1_EL1", 0x4200_0000),
         ("TCR_EL1", 0x35_b510_3510),
-        ("MAIR_EL1", 0xff44_0c04_00),
+        ("MAIR_EL1", 0x00ff_440c_0400),
         ("VBAR_EL1", 0xffff_8000_0801_0800),
         ("CPACR_EL1", 0x30_0000),
         ("CNTKCTL_EL1", 0xd6),
@@ -787,17 +787,38 @@ fn squib_and_snaptool_loaders_agree() {
         let t = theirs(b);
         let o = ours(b);
         assert_eq!(t.is_ok(), o.is_ok(), "{what}: squib {t:?}, snaptool {o:?}");
-        let same_kind = match (&t, &o) {
-            (Ok(()), Ok(())) => true,
-            (Err(SnapshotError::SizeLimitExceeded { .. }), Err(sq::ReadError::TooLarge { .. }))
-            | (Err(SnapshotError::TooShort), Err(sq::ReadError::TooShort { .. }))
-            | (Err(SnapshotError::CrcMismatch), Err(sq::ReadError::Crc { .. }))
-            | (Err(SnapshotError::Bitcode(_)), Err(sq::ReadError::Decode { .. }))
-            | (Err(SnapshotError::MagicMismatch { .. }), Err(sq::ReadError::Magic { .. }))
-            | (Err(SnapshotError::VersionMismatch { .. }), Err(sq::ReadError::Version { .. }))
-            | (Err(SnapshotError::Incompatible), Err(sq::ReadError::Incompatible(_))) => true,
-            _ => false,
-        };
+        let same_kind = matches!(
+            (&t, &o),
+            (Ok(()), Ok(()))
+                | (
+                    Err(SnapshotError::SizeLimitExceeded { .. }),
+                    Err(sq::ReadError::TooLarge { .. })
+                )
+                | (
+                    Err(SnapshotError::TooShort),
+                    Err(sq::ReadError::TooShort { .. })
+                )
+                | (
+                    Err(SnapshotError::CrcMismatch),
+                    Err(sq::ReadError::Crc { .. })
+                )
+                | (
+                    Err(SnapshotError::Bitcode(_)),
+                    Err(sq::ReadError::Decode { .. })
+                )
+                | (
+                    Err(SnapshotError::MagicMismatch { .. }),
+                    Err(sq::ReadError::Magic { .. })
+                )
+                | (
+                    Err(SnapshotError::VersionMismatch { .. }),
+                    Err(sq::ReadError::Version { .. })
+                )
+                | (
+                    Err(SnapshotError::Incompatible),
+                    Err(sq::ReadError::Incompatible(_))
+                )
+        );
         assert!(same_kind, "{what}: squib {t:?}, snaptool {o:?}");
     }
 }

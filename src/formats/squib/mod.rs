@@ -389,6 +389,18 @@ pub fn load(file: &[u8]) -> Result<SquibFile, ReadError> {
 }
 
 fn decode_body(body: &[u8]) -> Result<wire::Snapshot<MicrovmState>, ReadError> {
+    if let Some(n) = wire::prefix::sys_regs_total(body)
+        && n > wire::MAX_DECODED_SYS_REGS
+    {
+        return Err(ReadError::Decode {
+            end: body.len(),
+            reason: format!(
+                "the vCPUs' sys_regs declare {n} entries in all, more than the {} snaptool decodes",
+                wire::MAX_DECODED_SYS_REGS
+            ),
+            hint: String::new(),
+        });
+    }
     bitcode::deserialize::<wire::Snapshot<MicrovmState>>(body).map_err(|e| {
         let hint = match recognize(body) {
             Some(r) if r.family == Family::Firecracker => {

@@ -210,7 +210,8 @@ fn loader_rules_in_order() {
 
 #[test]
 fn each_verify_compatible_rule() {
-    let cases: Vec<(fn(&mut MicrovmState), &str)> = vec![
+    type Edit = fn(&mut MicrovmState);
+    let cases: Vec<(Edit, &str)> = vec![
         (|s| s.vcpu_states.clear(), "vcpu_count"),
         (
             |s| {
@@ -503,4 +504,32 @@ fn semver_grammar() {
     ] {
         assert_eq!(parse_semver(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn hostile_counts_are_refused_before_decoding() {
+    // 2 bits of input per sys_regs pair, 4 per device: without bounds 10 MB would decode into
+    // gigabytes.
+    let mut s = MicrovmState::default();
+    s.vcpu_states = vec![VcpuState::default(); 2];
+    s.vcpu_states[1].sys_regs.0 = vec![(0, 0); 1 << 20];
+    let e = read(&write(&file(s))).unwrap_err();
+    assert!(e.to_string().contains("sys_regs declare 1048576"), "{e}");
+    let mut s = MicrovmState::default();
+    s.device_states.devices = vec![DeviceState::default(); 1 << 20];
+    let e = read(&write(&file(s))).unwrap_err();
+    assert!(e.to_string().contains("1048576 device states"), "{e}");
+    let mut s = MicrovmState::default();
+    s.vcpu_states = vec![VcpuState::default(); 5000];
+    let e = read(&write(&file(s))).unwrap_err();
+    assert!(e.to_string().contains("5000 vCPU states"), "{e}");
+    // within the bounds, fine; the first pass sees every vCPU's sys_regs
+    let b = write(&file(sample()));
+    assert_eq!(
+        super::wire::prefix::sys_regs_total(&b[..b.len() - 8]),
+        Some(22)
+    );
+    let mut s = sample();
+    s.vcpu_states = vec![s.vcpu_states[0].clone(); 1024];
+    assert!(read(&write(&file(s))).is_ok());
 }

@@ -7,7 +7,7 @@
 //! and `sys_regs` is kept as the list of pairs in stored order (squib uses a `BTreeMap`, which
 //! sorts and collapses duplicate keys on decode).
 
-use serde::de::{MapAccess, Visitor};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -43,7 +43,7 @@ pub struct GpRegs {
 }
 
 /// squib: `FpSimdRegs` — state.rs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FpSimdRegs {
     /// V0–V31 as (low, high) 64-bit halves.
     pub v: [[u64; 2]; 32],
@@ -51,16 +51,6 @@ pub struct FpSimdRegs {
     pub fpsr: u64,
     /// FPCR.
     pub fpcr: u64,
-}
-
-impl Default for FpSimdRegs {
-    fn default() -> Self {
-        FpSimdRegs {
-            v: [[0; 2]; 32],
-            fpsr: 0,
-            fpcr: 0,
-        }
-    }
 }
 
 /// squib: `PsciVcpuState` — state.rs (unit enum: the variant index is on the wire).
@@ -221,6 +211,7 @@ pub struct DeviceState {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceStates {
     /// Devices in `(mmio_slot, id)` order as squib writes them.
+    #[serde(deserialize_with = "bounded_devices")]
     pub devices: Vec<DeviceState>,
 }
 
@@ -230,6 +221,7 @@ pub struct MicrovmState {
     /// Machine configuration.
     pub vm_info: VmInfo,
     /// One state per vCPU.
+    #[serde(deserialize_with = "bounded_vcpus")]
     pub vcpu_states: Vec<VcpuState>,
     /// Device states.
     pub device_states: DeviceStates,
@@ -237,4 +229,131 @@ pub struct MicrovmState {
     pub gic_state: GicState,
     /// MMDS, when it was enabled.
     pub mmds_state: Option<MmdsState>,
+}
+
+/// Most vCPUs the decoder accepts (squib's loader accepts 32; more still decode so that `verify`
+/// can say so). A longer list is refused before any of its elements is decoded.
+pub const MAX_DECODED_VCPUS: usize = 1024;
+/// Most device entries the decoder accepts.
+pub const MAX_DECODED_DEVICES: usize = 4096;
+/// Most `sys_regs` entries, all vCPUs together (squib knows 47 per vCPU).
+pub const MAX_DECODED_SYS_REGS: u64 = 1 << 16;
+
+fn bounded<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+    max: usize,
+    what: &'static str,
+) -> Result<Vec<T>, D::Error> {
+    struct V<T>(usize, &'static str, std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "at most {} {}", self.0, self.1)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Vec<T>, A::Error> {
+            let n = a.size_hint().unwrap_or(0);
+            if n > self.0 {
+                return Err(serde::de::Error::custom(format!(
+                    "{n} {}, more than the {} snaptool decodes",
+                    self.1, self.0
+                )));
+            }
+            let mut out = Vec::with_capacity(n);
+            while let Some(x) = a.next_element()? {
+                if out.len() == self.0 {
+                    return Err(serde::de::Error::custom(format!(
+                        "more than {} {}",
+                        self.0, self.1
+                    )));
+                }
+                out.push(x);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_seq(V(max, what, std::marker::PhantomData))
+}
+
+fn bounded_vcpus<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<VcpuState>, D::Error> {
+    bounded(d, MAX_DECODED_VCPUS, "vCPU states")
+}
+
+fn bounded_devices<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<DeviceState>, D::Error> {
+    bounded(d, MAX_DECODED_DEVICES, "device states")
+}
+
+/// A first, cheap pass over the payload: the types of the real ones up to each vCPU's
+/// `sys_regs`, whose lengths it totals without decoding the entries (bitcode decodes a column
+/// for all maps at once when the first entry is read, so a hostile file could otherwise make it
+/// allocate 128 bits per 2 bits of input).
+pub(super) mod prefix {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        static TOTAL: Cell<u64> = const { Cell::new(0) };
+    }
+
+    struct MapLen;
+
+    impl<'de> Deserialize<'de> for MapLen {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = MapLen;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a map")
+                }
+                fn visit_map<A: MapAccess<'de>>(self, a: A) -> Result<MapLen, A::Error> {
+                    let n = a.size_hint().unwrap_or(0) as u64;
+                    TOTAL.with(|t| t.set(t.get().saturating_add(n)));
+                    Ok(MapLen)
+                }
+            }
+            d.deserialize_map(V)
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Vcpu {
+        mpidr: u64,
+        regs: GpRegs,
+        fp_regs: FpSimdRegs,
+        sys_regs: MapLen,
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct State {
+        vm_info: VmInfo,
+        #[serde(deserialize_with = "bounded_prefix")]
+        vcpu_states: Vec<Vcpu>,
+    }
+
+    fn bounded_prefix<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vcpu>, D::Error> {
+        bounded(d, MAX_DECODED_VCPUS, "vCPU states")
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Snap {
+        header: SnapshotHdr,
+        data: State,
+    }
+
+    /// The number of `sys_regs` entries of all vCPUs, as the payload declares it (`None` when
+    /// the payload does not decode that far: the full decode then fails at the same place).
+    pub(crate) fn sys_regs_total(body: &[u8]) -> Option<u64> {
+        TOTAL.with(|t| t.set(0));
+        // The pass stops after the vCPU list, so bitcode reports the rest as trailing bytes:
+        // only whether it got through the vCPUs matters.
+        let r = bitcode::deserialize::<Snap>(body);
+        let total = TOTAL.with(|t| t.get());
+        match r {
+            Ok(_) => Some(total),
+            Err(e) if e.to_string().contains("Expected EOF") => Some(total),
+            Err(_) => None,
+        }
+    }
 }
