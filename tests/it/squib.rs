@@ -887,3 +887,23 @@ fn fixture_memory_as_squib_memory_files() {
     );
     assert!(r.pages_written <= want.len() as u64 / sq::PAGE_SIZE);
 }
+
+#[test]
+fn fuzz_seeds_are_squib_files() {
+    // SNAPTOOL_WRITE_SEEDS=1 regenerates them: one file squib-snapshot writes, one converted
+    // from a Firecracker aarch64 state (with a carry blob).
+    let dir = root().join("fuzz/seeds/squib");
+    if std::env::var_os("SNAPTOOL_WRITE_SEEDS").is_some() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (bytes, _) = ref_save(tmp.path(), squib_ref::SnapshotKind::Full, &[]);
+        std::fs::write(dir.join("squib-save.snap"), bytes).unwrap();
+        let src = fc::read(&fc::write(&fc_v10_aarch64()).unwrap()).unwrap();
+        let (x, _) = sq::from_model(&src.to_model(), None, &FromModelOptions::default()).unwrap();
+        std::fs::write(dir.join("fc-aarch64.snap"), sq::write(&x)).unwrap();
+    }
+    for name in ["squib-save.snap", "fc-aarch64.snap"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        let f = sq::read(&bytes).unwrap();
+        assert!(sq::write(&f) == bytes, "{name}");
+    }
+}
