@@ -510,17 +510,25 @@ fn semver_grammar() {
 fn hostile_counts_are_refused_before_decoding() {
     // 2 bits of input per sys_regs pair, 4 per device: without bounds 10 MB would decode into
     // gigabytes.
-    let mut s = MicrovmState::default();
-    s.vcpu_states = vec![VcpuState::default(); 2];
+    let mut s = MicrovmState {
+        vcpu_states: vec![VcpuState::default(); 2],
+        ..Default::default()
+    };
     s.vcpu_states[1].sys_regs.0 = vec![(0, 0); 1 << 20];
     let e = read(&write(&file(s))).unwrap_err();
     assert!(e.to_string().contains("sys_regs declare 1048576"), "{e}");
-    let mut s = MicrovmState::default();
-    s.device_states.devices = vec![DeviceState::default(); 1 << 20];
+    let s = MicrovmState {
+        device_states: DeviceStates {
+            devices: vec![DeviceState::default(); 1 << 20],
+        },
+        ..Default::default()
+    };
     let e = read(&write(&file(s))).unwrap_err();
     assert!(e.to_string().contains("1048576 device states"), "{e}");
-    let mut s = MicrovmState::default();
-    s.vcpu_states = vec![VcpuState::default(); 5000];
+    let s = MicrovmState {
+        vcpu_states: vec![VcpuState::default(); 5000],
+        ..Default::default()
+    };
     let e = read(&write(&file(s))).unwrap_err();
     assert!(e.to_string().contains("5000 vCPU states"), "{e}");
     // within the bounds, fine; the first pass sees every vCPU's sys_regs
