@@ -2,4 +2,5 @@
 
 pub mod arcbox;
 pub mod firecracker;
+pub mod squib;
 pub mod veridian;

@@ -19,11 +19,13 @@
 //! ```
 
 mod aarch64;
+mod aarch64_regs;
 mod bytes;
 mod devices;
 mod x86;
 
 pub use aarch64::*;
+pub use aarch64_regs::*;
 pub use bytes::{Bytes, from_hex, to_hex};
 pub use devices::*;
 pub use x86::*;

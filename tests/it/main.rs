@@ -13,6 +13,8 @@ mod memory;
 mod roundtrip;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod runner;
+#[cfg(unix)]
+mod squib;
 mod synthetic;
 
 use std::path::{Path, PathBuf};

@@ -297,7 +297,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         let key = format!("firecracker/vcpu[{n}].regs");
         let regs = match m.extensions.get(&key) {
             Some(e) => cc::value_as(&e.value, &key, LAYOUT)?,
-            None => cc::arm_regs_from_model(&v.regs),
+            None => cc::arm_regs_from_model(&v.kvm_regs()),
         };
         vcpu_states.push(arm::VcpuState {
             mp_state: Blob(k::mp_state_to(v.mp_state.unwrap_or(0))),
