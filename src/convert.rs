@@ -12,8 +12,11 @@
 
 use crate::diff::{self, Change};
 use crate::formats::firecracker::{self as fc, LAYOUTS, Layout};
+use crate::formats::{arcbox, squib, veridian};
+use crate::memory::{MemoryImage, PagesImage};
 use crate::model::Snapshot;
 use serde::Serialize;
+use std::path::Path;
 use thiserror::Error;
 
 /// Where a conversion goes (and what a file is).
@@ -23,15 +26,30 @@ pub enum Target {
     Firecracker(Layout),
     /// A VeridianOS `VmSnapshot` byte stream (`formats/veridian.md`), memory pages embedded.
     Veridian,
+    /// A squib state file (`formats/squib.md`); its memory file sits beside it.
+    Squib,
+    /// An arcbox snapshot directory (`formats/arcbox.md`), memory in `memory.bin`, or in
+    /// `memory.bin.lz4` when `lz4`.
+    Arcbox {
+        /// Compress the memory file with LZ4.
+        lz4: bool,
+    },
 }
 
 impl Target {
-    /// The layout id, e.g. `firecracker-10.0.0`, `veridian-1`.
+    /// The layout id, e.g. `firecracker-10.0.0`, `veridian-1`, `squib-5.0.0`, `arcbox-1`.
     pub fn id(&self) -> &'static str {
         match self {
             Target::Firecracker(l) => l.info().id,
             Target::Veridian => "veridian-1",
+            Target::Squib => squib::LAYOUT_ID,
+            Target::Arcbox { .. } => arcbox::convert::LAYOUT,
         }
+    }
+
+    /// Whether the format holds guest memory itself (VeridianOS pages, arcbox `memory.bin`).
+    pub fn embeds_memory(&self) -> bool {
+        matches!(self, Target::Veridian | Target::Arcbox { .. })
     }
 }
 
@@ -40,8 +58,12 @@ impl Target {
 /// 8.0.0) is refused with the releases that tell them apart.
 pub fn parse_target(s: &str) -> Result<Target, String> {
     let t = s.trim();
-    if t == "veridian" || t == "veridian-1" {
-        return Ok(Target::Veridian);
+    match t {
+        "veridian" | "veridian-1" => return Ok(Target::Veridian),
+        "squib" | squib::LAYOUT_ID => return Ok(Target::Squib),
+        "arcbox" | arcbox::convert::LAYOUT => return Ok(Target::Arcbox { lz4: false }),
+        "arcbox-lz4" => return Ok(Target::Arcbox { lz4: true }),
+        _ => {}
     }
     let bare = t
         .strip_prefix("firecracker")
@@ -80,7 +102,7 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
             .map(|l| format!("{} ({})", l.id, l.releases.join(", ")))
             .collect();
         format!(
-            "{s}: not a layout snaptool writes; known: {}",
+            "{s}: not a layout snaptool writes; known: veridian, squib, arcbox, arcbox-lz4; {}",
             known.join("; ")
         )
     })
@@ -104,6 +126,13 @@ pub struct ConversionReport {
     pub invented: Vec<Change>,
     /// Values held by both, translated between representations.
     pub changed: Vec<Change>,
+    /// What the target's writer says it synthesised, carried or could not check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// The memory file written beside the output, when the input carried memory itself and
+    /// the target does not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_file: Option<String>,
 }
 
 impl ConversionReport {
@@ -113,7 +142,9 @@ impl ConversionReport {
             "{} -> {}: {}\n",
             self.from,
             self.to,
-            if self.lossless {
+            if self.lossless && self.from.starts_with("arcbox") {
+                "lossless (converting back gives the same model and memory)"
+            } else if self.lossless {
                 "lossless (converting back gives the input byte for byte)"
             } else {
                 "LOSSY"
@@ -141,6 +172,12 @@ impl ConversionReport {
                     list.len() - 40
                 ));
             }
+        }
+        for n in &self.notes {
+            s.push_str(&format!("note: {n}\n"));
+        }
+        if let Some(m) = &self.memory_file {
+            s.push_str(&format!("memory written to {m}\n"));
         }
         s
     }
@@ -182,24 +219,70 @@ pub fn encode_model(m: &Snapshot, layout: Layout) -> Result<Vec<u8>, ConvertErro
     fc::write(&f).map_err(write_err(layout))
 }
 
-/// A state file of any format snaptool converts, read into the model.
+/// A snapshot as one of its formats writes it: a state file's bytes, or an arcbox directory.
+#[derive(Debug, Clone)]
+pub enum Encoded {
+    /// The bytes of a state file.
+    File(Vec<u8>),
+    /// An arcbox snapshot directory (both JSON documents and the memory file).
+    Arcbox(Box<arcbox::ArcboxDir>),
+}
+
+impl Encoded {
+    /// Whether both are the same snapshot: equal bytes for a state file; for an arcbox
+    /// directory, equal JSON documents and equal (decompressed) memory.
+    pub fn same(&self, other: &Encoded) -> bool {
+        match (self, other) {
+            (Encoded::File(a), Encoded::File(b)) => a == b,
+            (Encoded::Arcbox(a), Encoded::Arcbox(b)) => a.same_content(b),
+            _ => false,
+        }
+    }
+
+    /// The state file's bytes; `None` for a directory.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Encoded::File(b) => Some(b),
+            Encoded::Arcbox(_) => None,
+        }
+    }
+}
+
+/// A snapshot of any format snaptool converts, read into the model.
 pub struct Loaded {
     /// The model.
     pub model: Snapshot,
-    /// What the file is.
+    /// What the snapshot is.
     pub format: Target,
-    /// The file re-encoded by its own writer (equal to the input for every canonical file).
-    pub canonical: Vec<u8>,
-    /// Guest memory the file carries itself (VeridianOS pages).
-    pub memory: Option<crate::memory::PagesImage>,
+    /// The snapshot re-encoded by its own writer (equal to the input for every canonical file).
+    pub encoded: Encoded,
+    /// Guest memory the snapshot carries itself (VeridianOS pages, arcbox `memory.bin`).
+    pub memory: Option<PagesImage>,
 }
 
-/// Reads a state file of any format: VeridianOS by its magic, otherwise Firecracker.
+/// Bytes as an image of their non-zero 4 KiB pages.
+fn pages_of(name: &str, data: &[u8]) -> PagesImage {
+    const PAGE: usize = 4096;
+    PagesImage::new(
+        name,
+        data.len() as u64,
+        PAGE as u64,
+        data.chunks(PAGE)
+            .enumerate()
+            .filter(|(_, c)| c.iter().any(|&b| b != 0))
+            .map(|(i, c)| (i as u64, c.to_vec())),
+    )
+}
+
+/// Reads a state file of any format from its bytes: VeridianOS by its magic, squib by its
+/// envelope (a bitcode-era file with a format major below 9), otherwise Firecracker.
+///
+/// # Errors
+/// The format's reader error.
 pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
-    use crate::formats::veridian;
     if veridian::sniff(bytes) {
         let f = veridian::read(bytes).map_err(|e| ConvertError::Other(e.to_string()))?;
-        let pages = crate::memory::PagesImage::new(
+        let pages = PagesImage::new(
             "(pages in the VeridianOS file)",
             f.memory_len(),
             4096,
@@ -208,8 +291,18 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
         return Ok(Loaded {
             model: f.to_model(),
             format: Target::Veridian,
-            canonical: veridian::write(&f),
+            encoded: Encoded::File(veridian::write(&f)),
             memory: Some(pages),
+        });
+    }
+    if squib::sniff(bytes) {
+        let f = squib::read(bytes)
+            .map_err(|e| ConvertError::Other(format!("squib state file: {e}")))?;
+        return Ok(Loaded {
+            model: f.to_model(),
+            format: Target::Squib,
+            encoded: Encoded::File(squib::write(&f)),
+            memory: None,
         });
     }
     let src = fc::read(bytes)?;
@@ -217,28 +310,129 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
     Ok(Loaded {
         model: src.to_model(),
         format: Target::Firecracker(from),
-        canonical: fc::write(&src).map_err(write_err(from))?,
+        encoded: Encoded::File(fc::write(&src).map_err(write_err(from))?),
         memory: None,
     })
 }
 
-/// Model → bytes of `target`; `memory` supplies the page bytes of formats that embed memory.
+/// An arcbox directory already read, as a [`Loaded`]; `name` labels its memory.
+pub fn load_arcbox(d: arcbox::ArcboxDir, name: &str) -> Loaded {
+    let memory = d
+        .has_memory()
+        .then(|| pages_of(&format!("{name}/{}", d.memory_file_name()), d.memory()));
+    Loaded {
+        model: d.to_model(),
+        format: Target::Arcbox {
+            lz4: d.state.compressed,
+        },
+        encoded: Encoded::Arcbox(Box::new(d)),
+        memory,
+    }
+}
+
+/// The most bytes [`load_path`] reads from a state file: a Firecracker or squib state file is
+/// far smaller; a VeridianOS file embeds the guest's non-zero pages.
+pub const LOAD_LIMIT: u64 = 16 << 30;
+
+/// Reads a snapshot of any format from `path`: an arcbox snapshot directory, or a state file
+/// as [`load`] reads it. Firecracker and squib files over their producers' caps are refused
+/// before they are read.
+///
+/// # Errors
+/// I/O errors and the format's reader error, naming `path`.
+pub fn load_path(path: &Path) -> Result<Loaded, ConvertError> {
+    let name = path.display().to_string();
+    if path.is_dir() {
+        if !arcbox::sniff_dir(path) {
+            return Err(ConvertError::Other(format!(
+                "{name}: a directory without {} and {}: not an arcbox snapshot directory",
+                arcbox::FILE_INFO,
+                arcbox::FILE_STATE
+            )));
+        }
+        let d = arcbox::read_dir(path).map_err(|e| ConvertError::Other(e.to_string()))?;
+        return Ok(load_arcbox(d, &name));
+    }
+    let bytes = read_state_file(path)?;
+    load(&bytes).map_err(|e| match e {
+        ConvertError::Other(s) => ConvertError::Other(format!("{name}: {s}")),
+        e => e,
+    })
+}
+
+/// The bytes of a state file, refused before reading when larger than its format allows
+/// (Firecracker and squib caps; [`LOAD_LIMIT`] for a VeridianOS file).
+///
+/// # Errors
+/// I/O errors and the cap, naming `path`.
+pub fn read_state_file(path: &Path) -> Result<Vec<u8>, ConvertError> {
+    use std::io::Read;
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| ConvertError::Other(format!("{name}: {e}"));
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let len = f.metadata().map_err(io)?.len();
+    let mut head = [0u8; 4];
+    let n = f.read(&mut head).map_err(io)?;
+    let cap = if veridian::sniff(&head[..n]) {
+        LOAD_LIMIT
+    } else {
+        crate::envelope::SIZE_LIMIT_ANY
+    };
+    if len > cap {
+        return Err(ConvertError::Other(format!(
+            "{name}: {len} bytes, over the {cap}-byte cap for state files"
+        )));
+    }
+    let mut bytes = Vec::with_capacity(len as usize);
+    bytes.extend_from_slice(&head[..n]);
+    f.take(cap - n as u64).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+/// Model → `target`, with the writer's notes; `memory` supplies the guest memory of formats
+/// that embed it.
+///
+/// # Errors
+/// When the target cannot hold this model (wrong arch, over a cap, ...).
 pub fn encode_to(
     m: &Snapshot,
     target: Target,
-    memory: Option<&dyn crate::memory::MemoryImage>,
-) -> Result<Vec<u8>, ConvertError> {
+    memory: Option<&dyn MemoryImage>,
+) -> Result<(Encoded, Vec<String>), ConvertError> {
+    let other = |e: &dyn std::fmt::Display| {
+        ConvertError::Other(format!("cannot write {}: {e}", target.id()))
+    };
     match target {
-        Target::Firecracker(l) => encode_model(m, l),
+        Target::Firecracker(l) => Ok((Encoded::File(encode_model(m, l)?), Vec::new())),
         Target::Veridian => {
-            let (f, _) = crate::formats::veridian::from_model(m, memory)
-                .map_err(|e| ConvertError::Other(format!("cannot write veridian-1: {e}")))?;
-            Ok(crate::formats::veridian::write(&f))
+            let (f, notes) = veridian::from_model(m, memory).map_err(|e| other(&e))?;
+            Ok((Encoded::File(veridian::write(&f)), notes))
+        }
+        Target::Squib => {
+            let opts = squib::FromModelOptions {
+                placeholder_gic: true,
+            };
+            let (f, notes) = squib::from_model(m, memory, &opts).map_err(|e| other(&e))?;
+            Ok((Encoded::File(squib::write(&f)), notes))
+        }
+        Target::Arcbox { lz4 } => {
+            let (d, notes) = arcbox::from_model(m, memory, lz4).map_err(|e| other(&e))?;
+            Ok((Encoded::Arcbox(Box::new(d)), notes))
         }
     }
 }
 
-/// Converts a Firecracker state file to `target` (see [`convert`]).
+fn reload(e: &Encoded) -> Result<Loaded, ConvertError> {
+    match e {
+        Encoded::File(b) => load(b),
+        Encoded::Arcbox(d) => Ok(load_arcbox((**d).clone(), "(converted arcbox directory)")),
+    }
+}
+
+/// Converts a Firecracker (or any other) state file to a state-file target (see [`convert`]).
+///
+/// # Errors
+/// As [`convert`].
 pub fn convert_firecracker(
     input: &[u8],
     target: Target,
@@ -247,34 +441,66 @@ pub fn convert_firecracker(
     convert(input, target, None, allow_lossy)
 }
 
-/// Converts a state file of any format to `target`. `memory` is the guest memory beside the
-/// input, for targets that embed it. Returns the output bytes and the report; a lossy conversion
-/// is an error unless `allow_lossy`.
+/// Converts a state file given as bytes to a state-file target (not arcbox, which is a
+/// directory: use [`convert_loaded`]). Returns the output bytes and the report.
+///
+/// # Errors
+/// As [`convert_loaded`].
 pub fn convert(
     input: &[u8],
     target: Target,
-    memory: Option<&dyn crate::memory::MemoryImage>,
+    memory: Option<&dyn MemoryImage>,
     allow_lossy: bool,
 ) -> Result<(Vec<u8>, ConversionReport), ConvertError> {
     let src = load(input)?;
+    let c = convert_loaded(&src, target, memory, allow_lossy)?;
+    match c.output {
+        Encoded::File(b) => Ok((b, c.report)),
+        Encoded::Arcbox(_) => Err(ConvertError::Other(
+            "an arcbox snapshot is a directory; use convert_loaded".into(),
+        )),
+    }
+}
+
+/// A finished conversion.
+#[derive(Debug)]
+pub struct Converted {
+    /// The output snapshot.
+    pub output: Encoded,
+    /// What the conversion did.
+    pub report: ConversionReport,
+}
+
+/// Converts a loaded snapshot to `target`. `memory` is the guest memory beside the input (it
+/// overrides memory the input carries itself), for targets that embed it. A lossy conversion
+/// is an error unless `allow_lossy`.
+///
+/// # Errors
+/// [`ConvertError::Lossy`] (refused), or the writer's or reader's error.
+pub fn convert_loaded(
+    src: &Loaded,
+    target: Target,
+    memory: Option<&dyn MemoryImage>,
+    allow_lossy: bool,
+) -> Result<Converted, ConvertError> {
     let m = &src.model;
-    let mem: Option<&dyn crate::memory::MemoryImage> = match (memory, &src.memory) {
+    let mem: Option<&dyn MemoryImage> = match (memory, &src.memory) {
         (Some(x), _) => Some(x),
         (None, Some(p)) => Some(p),
         (None, None) => None,
     };
-    let out = encode_to(m, target, mem)?;
-    let back_in = load(&out)?;
+    let (out, notes) = encode_to(m, target, mem)?;
+    let back_in = reload(&out)?;
     let m2 = &back_in.model;
-    let back_mem: Option<&dyn crate::memory::MemoryImage> = match (&back_in.memory, mem) {
+    let back_mem: Option<&dyn MemoryImage> = match (&back_in.memory, mem) {
         (Some(p), _) => Some(p),
         (None, x) => x,
     };
     // the round trip back
     let (lossless, lost) = match encode_to(m2, src.format, back_mem) {
-        Ok(back) if back == src.canonical => (true, Vec::new()),
-        Ok(back) => {
-            let m3 = load(&back)?.model;
+        Ok((back, _)) if back.same(&src.encoded) => (true, Vec::new()),
+        Ok((back, _)) => {
+            let m3 = reload(&back)?.model;
             let mut lost = diff::diff(m, &m3, &["provenance"]);
             if lost.is_empty() {
                 lost.push(Change {
@@ -304,6 +530,8 @@ pub fn convert(
         dropped: Vec::new(),
         invented: Vec::new(),
         changed: Vec::new(),
+        notes,
+        memory_file: None,
     };
     for c in diff::diff(m, m2, &["provenance"]) {
         let absent = |v: &Option<serde_json::Value>| v.as_ref().is_none_or(|v| v.is_null());
@@ -316,5 +544,8 @@ pub fn convert(
     if !lossless && !allow_lossy {
         return Err(ConvertError::Lossy(Box::new(report)));
     }
-    Ok((out, report))
+    Ok(Converted {
+        output: out,
+        report,
+    })
 }

@@ -28,6 +28,10 @@ pub struct FileFacts {
     pub releases: Vec<String>,
     /// Bytes between the state and the trailer.
     pub trailing_bytes: u64,
+    /// For a file whose magic and version a squib state file shares (Firecracker 5.0.0): how
+    /// the envelope tells the two apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
 }
 
 /// Facts about the memory file given beside the state.
@@ -94,6 +98,9 @@ pub fn inspect(
             version: f.version_text.clone(),
             releases: f.readers().iter().map(|s| s.to_string()).collect(),
             trailing_bytes: f.trailing as u64,
+            family: crate::formats::squib::recognize(bytes)
+                .filter(|r| r.version.starts_with("5."))
+                .map(|r| r.explanation),
         },
         memory_file,
         snapshot,
@@ -135,26 +142,41 @@ pub fn render_text(r: &InspectReport) -> String {
         f.layout,
         f.releases.join(", ")
     );
-    let _ = writeln!(o, "arch:      {}", s.arch().name());
+    if let Some(fam) = &f.family {
+        let _ = writeln!(o, "family:    {fam}");
+    }
     if f.trailing_bytes > 0 {
         let _ = writeln!(o, "trailing:  {} bytes after the state", f.trailing_bytes);
     }
-    render_vm(&mut o, &s.vm);
-    render_memory(&mut o, s, r.memory_file.as_ref());
+    render_body(&mut o, s, r.memory_file.as_ref());
+    o
+}
+
+/// Renders what the model holds (arch, VM, memory, vCPUs, platform, devices), for snapshots
+/// of any format.
+pub fn render_model(s: &Snapshot) -> String {
+    let mut o = String::new();
+    render_body(&mut o, s, None);
+    o
+}
+
+fn render_body(o: &mut String, s: &Snapshot, mem: Option<&MemoryFacts>) {
+    let _ = writeln!(o, "arch:      {}", s.arch().name());
+    render_vm(o, &s.vm);
+    render_memory(o, s, mem);
     let _ = writeln!(o, "vcpus:     {}", s.vcpus.len());
     for (i, v) in s.vcpus.iter().enumerate() {
-        render_vcpu(&mut o, i, v);
+        render_vcpu(o, i, v);
     }
-    render_platform(&mut o, &s.platform);
+    render_platform(o, &s.platform);
     let _ = writeln!(o, "devices:   {}", s.devices.len());
     for d in &s.devices {
-        render_device(&mut o, d);
+        render_device(o, d);
     }
     if !s.extensions.is_empty() {
         let keys: Vec<&str> = s.extensions.keys().map(String::as_str).collect();
         let _ = writeln!(o, "format-private: {}", keys.join(", "));
     }
-    o
 }
 
 fn render_vm(o: &mut String, vm: &VmInfo) {

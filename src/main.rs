@@ -23,7 +23,7 @@ enum Command {
     /// Show what a state file is and what it holds; with --mem, also the memory image's size,
     /// extents and data/zero/hole page counts (the state file may then be left out).
     Inspect {
-        /// The state file (vmstate).
+        /// The state file (vmstate, VeridianOS or squib file) or arcbox snapshot directory.
         #[arg(required_unless_present = "mem")]
         vmstate: Option<PathBuf>,
         /// The guest memory file beside it (raw, sparse, zstd, lz4 or page list).
@@ -46,12 +46,16 @@ enum Command {
         /// The output state file.
         #[arg(short, long)]
         out: PathBuf,
-        /// Target: `firecracker@1.14`, `firecracker@v1.14.4`, `firecracker@11.0.0`, `veridian`, ...
+        /// Target: `firecracker@1.14`, `firecracker@v1.14.4`, `firecracker@11.0.0`, `veridian`,
+        /// `squib`, `arcbox` (`-o` then names a directory), ...
         #[arg(long)]
         to: String,
         /// The guest memory file beside the input (embedded by targets that carry memory).
         #[arg(long)]
         mem: Option<PathBuf>,
+        /// Compress the memory an arcbox directory holds: `lz4` (memory.bin.lz4) or `none`.
+        #[arg(long, value_parser = ["lz4", "none"])]
+        compress: Option<String>,
         /// Write even when converting back would not give the input byte for byte.
         #[arg(long)]
         allow_lossy: bool,
@@ -240,16 +244,7 @@ mod code {
 
 /// Bytes of a state file; refuses files larger than any producer accepts before reading them.
 fn read_state(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.len() > snaptool::envelope::SIZE_LIMIT_ANY {
-        anyhow::bail!(
-            "{}: {} bytes, over the {}-byte cap for state files",
-            path.display(),
-            meta.len(),
-            snaptool::envelope::SIZE_LIMIT_ANY
-        );
-    }
-    std::fs::read(path).with_context(|| format!("{}", path.display()))
+    snaptool::convert::read_state_file(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 fn mem_size(path: &Path) -> Result<u64> {
@@ -287,44 +282,15 @@ fn run_inspect(
         }
         return Ok(code::OK);
     };
-    let bytes = read_state(vmstate)?;
     let name = vmstate.display().to_string();
-    if snaptool::formats::veridian::sniff(&bytes) {
+    if vmstate.is_dir() {
+        let loaded = load_any(vmstate)?;
+        return inspect_other(vmstate, None, &loaded, image.as_ref(), json);
+    }
+    let bytes = read_state(vmstate)?;
+    if snaptool::formats::veridian::sniff(&bytes) || snaptool::formats::squib::sniff(&bytes) {
         let loaded = snaptool::convert::load(&bytes).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-        let m = &loaded.model;
-        if json {
-            let v = serde_json::json!({
-                "file": {"path": name, "size": bytes.len(), "layout": "veridian-1"},
-                "memory_image": image,
-                "snapshot": m,
-            });
-            print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
-        } else {
-            let pages = loaded.memory.as_ref().map_or(0, |p| {
-                use memory::MemoryImage;
-                p.extents()
-                    .map_or(0, |e| e.iter().map(|x| x.len / 4096).sum::<u64>())
-            });
-            let mut s = format!(
-                "file:      {name} ({} bytes)\nformat:    VeridianOS VmSnapshot (layout veridian-1, formats/veridian.md)\narch:      x86_64\nvcpus:     {}\nmemory:    {} bytes, {pages} pages embedded\n",
-                bytes.len(),
-                m.vcpus.len(),
-                m.memory.total_size()
-            );
-            for (i, v) in m.vcpus.iter().enumerate() {
-                if let snaptool::model::Vcpu::X86_64(v) = v {
-                    s.push_str(&format!(
-                        "vcpu {i}:    rip 0x{:x}  rsp 0x{:x}  rflags 0x{:x}  cr3 0x{:x}\n",
-                        v.regs.rip, v.regs.rsp, v.regs.rflags, v.sregs.cr3
-                    ));
-                }
-            }
-            if let Some(i) = &image {
-                s.push_str(&memcmd::render_stats(i));
-            }
-            print(&s)?;
-        }
-        return Ok(code::OK);
+        return inspect_other(vmstate, Some(&bytes), &loaded, image.as_ref(), json);
     }
     let mem = mem.map(|p| {
         (
@@ -355,18 +321,141 @@ fn run_inspect(
     Ok(code::OK)
 }
 
+/// `inspect` of a snapshot that is not a Firecracker state file: VeridianOS, squib, arcbox.
+fn inspect_other(
+    path: &Path,
+    bytes: Option<&[u8]>,
+    loaded: &snaptool::convert::Loaded,
+    image: Option<&memory::ops::MemStats>,
+    json: bool,
+) -> Result<u8> {
+    use snaptool::convert::{Encoded, Target};
+    use snaptool::formats::{arcbox, squib};
+    let name = path.display().to_string();
+    let m = &loaded.model;
+    let size = match (&loaded.encoded, bytes) {
+        (_, Some(b)) => b.len() as u64,
+        (Encoded::Arcbox(d), None) => d.dir_size(),
+        (Encoded::File(b), None) => b.len() as u64,
+    };
+    let (description, spec) = match loaded.format {
+        Target::Veridian => ("VeridianOS VmSnapshot".to_string(), "formats/veridian.md"),
+        Target::Squib => (
+            bytes
+                .and_then(squib::recognize)
+                .map_or_else(|| "squib state file".to_string(), |r| r.explanation),
+            "formats/squib.md",
+        ),
+        Target::Arcbox { lz4 } => (
+            format!(
+                "arcbox snapshot directory, memory in {}",
+                if lz4 {
+                    arcbox::FILE_MEM_LZ4
+                } else {
+                    arcbox::FILE_MEM
+                }
+            ),
+            "formats/arcbox.md",
+        ),
+        Target::Firecracker(_) => (
+            "Firecracker state file".to_string(),
+            "formats/firecracker.md",
+        ),
+    };
+    // Memory the snapshot holds itself, or squib's memory file beside the state file.
+    let embedded = loaded.memory.as_ref().map(|p| {
+        use memory::MemoryImage;
+        let data: u64 = p
+            .extents()
+            .map_or(0, |e| e.iter().map(|x| x.len).sum::<u64>());
+        serde_json::json!({"source": p.path(), "length": p.len(), "nonzero_bytes": data})
+    });
+    let beside = match loaded.format {
+        Target::Squib => squib::memory_path(path).map(|p| {
+            let len = std::fs::metadata(&p).ok().map(|md| md.len());
+            serde_json::json!({"path": p.display().to_string(), "length": len})
+        }),
+        _ => None,
+    };
+    if json {
+        let v = serde_json::json!({
+            "file": {
+                "path": name,
+                "size": size,
+                "layout": loaded.format.id(),
+                "format": m.provenance.format,
+                "version": m.provenance.version,
+                "description": description,
+                "spec": spec,
+            },
+            "embedded_memory": embedded,
+            "memory_file_beside": beside,
+            "memory_image": image,
+            "snapshot": m,
+        });
+        print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        return Ok(code::OK);
+    }
+    let mut s = format!(
+        "file:      {name} ({size} bytes)\nformat:    {description} (layout {}, {spec})\n",
+        loaded.format.id()
+    );
+    if let Some(e) = &embedded {
+        s.push_str(&format!(
+            "embedded memory: {} bytes, {} of them in non-zero pages\n",
+            e["length"], e["nonzero_bytes"]
+        ));
+    }
+    if let Some(b) = &beside {
+        match b["length"].as_u64() {
+            Some(n) => s.push_str(&format!("memory file: {} ({n} bytes)\n", b["path"])),
+            None => s.push_str(&format!("memory file: {} (absent)\n", b["path"])),
+        }
+    }
+    s.push_str(&snaptool::inspect::render_model(m));
+    if let Some(i) = image {
+        s.push_str(&memcmd::render_stats(i));
+    }
+    print(&s)?;
+    Ok(code::OK)
+}
+
 fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
-    let bytes = read_state(vmstate)?;
+    use snaptool::formats::{arcbox, squib, veridian};
     let name = vmstate.display().to_string();
-    if snaptool::formats::veridian::sniff(&bytes) {
-        let findings = snaptool::formats::veridian::verify(&bytes);
+    let other = if vmstate.is_dir() {
+        Some((arcbox::convert::LAYOUT, arcbox::verify(vmstate)))
+    } else {
+        None
+    };
+    let bytes = match other {
+        Some(_) => Vec::new(),
+        None => read_state(vmstate)?,
+    };
+    let other = match other {
+        Some(o) => Some(o),
+        None if veridian::sniff(&bytes) => Some(("veridian-1", veridian::verify(&bytes))),
+        None if squib::sniff(&bytes) => {
+            // The memory file given, or squib's own beside the state file when it exists.
+            let path = mem
+                .map(Path::to_path_buf)
+                .or_else(|| squib::memory_path(vmstate).filter(|p| p.is_file()));
+            let image = match &path {
+                Some(p) => Some(memory::open(p)?),
+                None => None,
+            };
+            Some((squib::LAYOUT_ID, squib::verify(&bytes, image.as_deref())))
+        }
+        None => None,
+    };
+    if let Some((layout, findings)) = other {
         let errors = findings
             .iter()
             .filter(|f| f.severity == verify::Severity::Error)
             .count();
         if json {
             let v = serde_json::json!({
-                "file": name, "layout": "veridian-1", "arch": "x86_64",
+                "file": name, "layout": layout,
                 "clean": findings.is_empty(), "findings": findings,
             });
             print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
@@ -376,7 +465,7 @@ fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
                 s.push_str(&format!("{name}: {f}\n"));
             }
             s.push_str(&format!(
-                "{name}: veridian-1, {errors} errors, {} warnings\n",
+                "{name}: {layout}, {errors} errors, {} warnings\n",
                 findings.len() - errors
             ));
             print(&s)?;
@@ -678,10 +767,12 @@ fn run_demo(json: bool) -> Result<u8> {
     Ok(if ok { code::OK } else { code::FINDINGS })
 }
 
-/// Any state file snaptool reads (Firecracker, VeridianOS), as the model.
+/// Any snapshot snaptool reads (Firecracker, VeridianOS, squib, arcbox directory), as the model.
 fn load_any(path: &Path) -> Result<snaptool::convert::Loaded> {
-    let bytes = read_state(path)?;
-    snaptool::convert::load(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    snaptool::convert::load_path(path).map_err(|e| match e {
+        snaptool::convert::ConvertError::Other(s) => anyhow::anyhow!("{s}"),
+        e => anyhow::anyhow!("{}: {e}", path.display()),
+    })
 }
 
 fn run_convert(
@@ -689,20 +780,53 @@ fn run_convert(
     out: &Path,
     to: &str,
     mem: Option<&Path>,
+    compress: Option<&str>,
     allow_lossy: bool,
     json: bool,
 ) -> Result<u8> {
-    use snaptool::convert::{self, ConvertError};
-    let target = convert::parse_target(to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
-    let bytes = read_state(input)?;
+    use snaptool::convert::{self, ConvertError, Encoded, Target};
+    let mut target = convert::parse_target(to).map_err(|e| anyhow::anyhow!("--to {e}"))?;
+    match (&mut target, compress) {
+        (Target::Arcbox { lz4 }, Some(c)) => *lz4 = c == "lz4",
+        (_, Some(c)) if c != "none" => anyhow::bail!(
+            "--compress {c}: only an arcbox directory compresses its memory; --to {to} does not"
+        ),
+        _ => {}
+    }
     let name = input.display().to_string();
+    let src = load_any(input)?;
     let image = match mem {
         Some(p) => Some(memory::open(p)?),
         None => None,
     };
-    match convert::convert(&bytes, target, image.as_deref(), allow_lossy) {
-        Ok((data, report)) => {
-            write_atomic(out, &data)?;
+    match convert::convert_loaded(&src, target, image.as_deref(), allow_lossy) {
+        Ok(c) => {
+            let mut report = c.report;
+            match &c.output {
+                Encoded::File(b) => write_atomic(out, b)?,
+                Encoded::Arcbox(d) => snaptool::formats::arcbox::write_dir(d, out)?,
+            }
+            // Memory the input held itself goes beside an output that does not hold it.
+            if let (Some(pages), None, false) = (&src.memory, mem, target.embeds_memory()) {
+                let path = memory_beside(out, target);
+                if target == Target::Squib {
+                    snaptool::formats::squib::memory::write_memory(
+                        pages,
+                        &path,
+                        snaptool::formats::squib::memory::MemoryKind::Full,
+                    )?;
+                } else {
+                    memory::ops::convert(
+                        pages,
+                        &path,
+                        memory::ops::Target::Raw,
+                        memory::DEFAULT_PAGE_SIZE,
+                        3,
+                        &memory::ops::no_progress,
+                    )?;
+                }
+                report.memory_file = Some(path.display().to_string());
+            }
             if json {
                 print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
             } else {
@@ -716,7 +840,7 @@ fn run_convert(
             }
             eprint!("{}", report.render());
             anyhow::bail!(
-                "{name}: refused: {} cannot hold everything in this {} file ({} value(s) would be lost); nothing written. Use --allow-lossy to convert anyway",
+                "{name}: refused: {} cannot hold everything in this {} snapshot ({} value(s) would be lost); nothing written. Use --allow-lossy to convert anyway",
                 report.to,
                 report.from,
                 report.lost.len()
@@ -724,6 +848,19 @@ fn run_convert(
         }
         Err(e) => anyhow::bail!("{name}: {e}"),
     }
+}
+
+/// Where the memory of a converted snapshot goes when the target format does not hold it:
+/// beside the output, named as squib pairs them (`x.snap` → `x.mem`) or with `.mem` appended.
+fn memory_beside(out: &Path, target: snaptool::convert::Target) -> PathBuf {
+    if target == snaptool::convert::Target::Squib {
+        if let Some(p) = snaptool::formats::squib::memory_path(out) {
+            return p;
+        }
+    }
+    let mut s = out.as_os_str().to_owned();
+    s.push(".mem");
+    PathBuf::from(s)
 }
 
 fn run_diff(a: &Path, b: &Path, json: bool, provenance: bool) -> Result<u8> {
@@ -769,15 +906,23 @@ fn run_encode(json_file: &Path, out: &Path, to: Option<&str>) -> Result<u8> {
     let layout_name = to.unwrap_or(&m.provenance.layout);
     let target = snaptool::convert::parse_target(layout_name)
         .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
-    if target == snaptool::convert::Target::Veridian {
+    if target.embeds_memory() {
         anyhow::bail!(
-            "{}: a VeridianOS file embeds guest memory; use `snaptool convert` with --mem",
-            json_file.display()
+            "{}: a {} snapshot holds guest memory; use `snaptool convert` with --mem",
+            json_file.display(),
+            target.id()
         );
     }
-    let bytes = snaptool::convert::encode_to(&m, target, None)
+    let (encoded, _) = snaptool::convert::encode_to(&m, target, None)
         .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
-    write_atomic(out, &bytes)?;
+    let Some(bytes) = encoded.bytes() else {
+        anyhow::bail!(
+            "{}: {} is not a single file",
+            json_file.display(),
+            target.id()
+        );
+    };
+    write_atomic(out, bytes)?;
     Ok(code::OK)
 }
 
@@ -819,9 +964,18 @@ fn main() -> ExitCode {
             out,
             to,
             mem,
+            compress,
             allow_lossy,
             json,
-        } => run_convert(input, out, to, mem.as_deref(), *allow_lossy, *json),
+        } => run_convert(
+            input,
+            out,
+            to,
+            mem.as_deref(),
+            compress.as_deref(),
+            *allow_lossy,
+            *json,
+        ),
         Command::Diff {
             a,
             b,

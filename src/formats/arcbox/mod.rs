@@ -159,6 +159,14 @@ impl ArcboxDir {
         self.memory.as_deref().unwrap_or(&[])
     }
 
+    /// Whether both hold the same snapshot: the same model and the same decompressed memory,
+    /// however the memory file is compressed. The bytes may still differ where snaptool made up
+    /// `snapshot.json` values for a model that had none (a fresh id and the current time), which
+    /// are not part of the model.
+    pub fn same_content(&self, other: &ArcboxDir) -> bool {
+        self.memory == other.memory && self.to_model() == other.to_model()
+    }
+
     /// Whether the directory has (or will be written with) a memory file.
     pub fn has_memory(&self) -> bool {
         self.memory.is_some()
