@@ -399,6 +399,16 @@ pub fn encode_to(
     target: Target,
     memory: Option<&dyn MemoryImage>,
 ) -> Result<(Encoded, Vec<String>), ConvertError> {
+    encode_with(m, target, memory, true)
+}
+
+/// [`encode_to`]; `placeholder_gic` as in [`squib::FromModelOptions`].
+fn encode_with(
+    m: &Snapshot,
+    target: Target,
+    memory: Option<&dyn MemoryImage>,
+    placeholder_gic: bool,
+) -> Result<(Encoded, Vec<String>), ConvertError> {
     let other = |e: &dyn std::fmt::Display| {
         ConvertError::Other(format!("cannot write {}: {e}", target.id()))
     };
@@ -409,9 +419,7 @@ pub fn encode_to(
             Ok((Encoded::File(veridian::write(&f)), notes))
         }
         Target::Squib => {
-            let opts = squib::FromModelOptions {
-                placeholder_gic: true,
-            };
+            let opts = squib::FromModelOptions { placeholder_gic };
             let (f, notes) = squib::from_model(m, memory, &opts).map_err(|e| other(&e))?;
             Ok((Encoded::File(squib::write(&f)), notes))
         }
@@ -496,8 +504,20 @@ pub fn convert_loaded(
         (Some(p), _) => Some(p),
         (None, x) => x,
     };
-    // the round trip back
-    let (lossless, lost) = match encode_to(m2, src.format, back_mem) {
+    // The round trip back. A squib file may hold the placeholder GIC blob snaptool writes for
+    // squib's loader or an empty one (which squib's loader refuses); the model holds neither, so
+    // both are tried.
+    let mut back = encode_with(m2, src.format, back_mem, true);
+    if src.format == Target::Squib
+        && back.as_ref().is_ok_and(|(b, _)| !b.same(&src.encoded))
+    {
+        if let Ok(b) = encode_with(m2, src.format, back_mem, false) {
+            if b.0.same(&src.encoded) {
+                back = Ok(b);
+            }
+        }
+    }
+    let (lossless, lost) = match back {
         Ok((back, _)) if back.same(&src.encoded) => (true, Vec::new()),
         Ok((back, _)) => {
             let m3 = reload(&back)?.model;

@@ -289,9 +289,10 @@ fn render_vcpu(o: &mut String, i: usize, v: &Vcpu) {
             );
         }
         Vcpu::Aarch64(v) => {
+            // KVM's register list, or the one derived from named core and system registers.
+            let regs = v.kvm_regs();
             let reg = |id: u64| {
-                v.regs
-                    .iter()
+                regs.iter()
                     .find(|r| r.id == id)
                     .and_then(|r| r.value.0.get(..8))
                     .map(|b| format!("{:#x}", u64::from_le_bytes(b.try_into().unwrap_or([0; 8]))))
@@ -299,16 +300,19 @@ fn render_vcpu(o: &mut String, i: usize, v: &Vcpu) {
             };
             // KVM core register ids: regs.sp = offset 31, pc = 32, pstate = 33 (u64 units).
             let core = |off: u64| 0x6030_0000_0010_0000u64 | (off * 2);
+            let sp = match &v.core {
+                Some(c) if v.regs.is_empty() => format!("{:#x}", c.sp),
+                _ => reg(core(31)),
+            };
             let _ = writeln!(
                 o,
-                "  vcpu {i}: pc={} sp={} pstate={} mpidr={} registers={}",
+                "  vcpu {i}: pc={} sp={sp} pstate={} mpidr={} registers={}",
                 reg(core(32)),
-                reg(core(31)),
                 reg(core(33)),
                 v.mpidr
                     .map(|m| format!("{m:#x}"))
                     .unwrap_or_else(|| "-".into()),
-                v.regs.len()
+                regs.len()
             );
         }
     }

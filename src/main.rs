@@ -408,8 +408,14 @@ fn inspect_other(
     }
     if let Some(b) = &beside {
         match b["length"].as_u64() {
-            Some(n) => s.push_str(&format!("memory file: {} ({n} bytes)\n", b["path"])),
-            None => s.push_str(&format!("memory file: {} (absent)\n", b["path"])),
+            Some(n) => s.push_str(&format!(
+                "memory file: {} ({n} bytes)\n",
+                b["path"].as_str().unwrap_or_default()
+            )),
+            None => s.push_str(&format!(
+                "memory file: {} (absent)\n",
+                b["path"].as_str().unwrap_or_default()
+            )),
         }
     }
     s.push_str(&snaptool::inspect::render_model(m));
