@@ -390,7 +390,9 @@ pub fn read_state_file(path: &Path) -> Result<Vec<u8>, ConvertError> {
 }
 
 /// Model → `target`, with the writer's notes; `memory` supplies the guest memory of formats
-/// that embed it.
+/// that embed it. A squib file gets squib's placeholder GIC blob only when the model came from
+/// a file that had it (see [`convert_loaded`], which writes it for every model without an HVF
+/// GIC blob).
 ///
 /// # Errors
 /// When the target cannot hold this model (wrong arch, over a cap, ...).
@@ -399,7 +401,7 @@ pub fn encode_to(
     target: Target,
     memory: Option<&dyn MemoryImage>,
 ) -> Result<(Encoded, Vec<String>), ConvertError> {
-    encode_with(m, target, memory, true)
+    encode_with(m, target, memory, false)
 }
 
 /// [`encode_to`]; `placeholder_gic` as in [`squib::FromModelOptions`].
@@ -497,7 +499,7 @@ pub fn convert_loaded(
         (None, Some(p)) => Some(p),
         (None, None) => None,
     };
-    let (out, notes) = encode_to(m, target, mem)?;
+    let (out, notes) = encode_with(m, target, mem, true)?;
     let back_in = reload(&out)?;
     let m2 = &back_in.model;
     let back_mem: Option<&dyn MemoryImage> = match (&back_in.memory, mem) {
@@ -508,9 +510,7 @@ pub fn convert_loaded(
     // squib's loader or an empty one (which squib's loader refuses); the model holds neither, so
     // both are tried.
     let mut back = encode_with(m2, src.format, back_mem, true);
-    if src.format == Target::Squib
-        && back.as_ref().is_ok_and(|(b, _)| !b.same(&src.encoded))
-    {
+    if src.format == Target::Squib && back.as_ref().is_ok_and(|(b, _)| !b.same(&src.encoded)) {
         if let Ok(b) = encode_with(m2, src.format, back_mem, false) {
             if b.0.same(&src.encoded) {
                 back = Ok(b);

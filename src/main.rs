@@ -520,6 +520,13 @@ fn run_restore(
     let name = vmstate.display().to_string();
     let loaded = load_any(vmstate)?;
     let model = loaded.model;
+    if model.arch() != snaptool::model::Arch::X86_64 {
+        anyhow::bail!(
+            "{name}: an {} snapshot ({}); the runner restores x86_64 snapshots only (this host is x86_64 KVM)",
+            model.arch().name(),
+            loaded.format.id()
+        );
+    }
     // A file that carries its own pages is restored from them unless --mem is given.
     let embedded = match (mem, &loaded.memory) {
         (None, Some(pages)) => {

@@ -13,6 +13,7 @@ mod memory;
 mod roundtrip;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod runner;
+mod seeds_cli;
 #[cfg(unix)]
 mod squib;
 mod synthetic;

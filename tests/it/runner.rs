@@ -322,3 +322,51 @@ fn run_boots_the_fixture_guest() {
         "counter.elf",
     );
 }
+
+/// The 1.16.1 counter converted to a VeridianOS file and to arcbox directories (plain and LZ4
+/// memory) is restored through the binary from the memory those formats hold, and continues.
+#[test]
+fn veridian_and_arcbox_forms_continue() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let folder = "firecracker-1.16.1/counter-1vcpu";
+    let (_, mem) = fixture(dir.path(), folder);
+    let f = root().join("fixtures").join(folder);
+    for (to, extra) in [
+        ("veridian", &[][..]),
+        ("arcbox", &[][..]),
+        ("arcbox", &["--compress", "lz4"][..]),
+    ] {
+        let out = dir.path().join(format!("{to}{}", extra.len()));
+        let c = std::process::Command::new(env!("CARGO_BIN_EXE_snaptool"))
+            .arg("convert")
+            .arg(f.join("vmstate"))
+            .arg("--mem")
+            .arg(&mem)
+            .arg("-o")
+            .arg(&out)
+            .args(["--to", to])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+        let r = std::process::Command::new(env!("CARGO_BIN_EXE_snaptool"))
+            .args(["restore", "--lines", "12", "--timeout", "60"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            r.status.success(),
+            "{to} {extra:?}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let before = std::fs::read(f.join("serial-before-full.log")).unwrap();
+        assert_eq!(
+            snaptool::demo::check_counter(&before, &r.stdout, 12),
+            Ok(12),
+            "{to} {extra:?}"
+        );
+    }
+}

@@ -44,6 +44,9 @@ pub const GIC_PRODUCER: &str = "squib/hvf";
 pub const PLACEHOLDER_GIC: &[u8] = b"snaptool: placeholder, no HVF GIC state";
 
 const EXT_GIC_LEN: &str = "squib/gic_state.len";
+/// Model extension saying the file held [`PLACEHOLDER_GIC`] written for a model without an HVF
+/// GIC blob, so that writing the model again writes the placeholder again.
+pub const EXT_GIC_PLACEHOLDER: &str = "squib/gic_state.placeholder";
 const VIRTIO_MMIO_BASE: u64 = 0x0F00_0000;
 const VIRTIO_MMIO_SLOT: u64 = 0x1000;
 const VIRTIO_MMIO_SLOTS: u32 = 32;
@@ -148,7 +151,15 @@ pub(super) fn to_model(f: &SquibFile) -> Snapshot {
     if let Some(Ok(c)) = carry
         && let Ok((expected, _)) = derive(&c.model, c.placeholder_gic)
     {
-        return merge(c.model, &expected, &rest, &f.version);
+        let placeholder = c.placeholder_gic && rest.gic_state.bytes == PLACEHOLDER_GIC;
+        let mut m = merge(c.model, &expected, &rest, &f.version);
+        if placeholder {
+            m.extensions.insert(
+                EXT_GIC_PLACEHOLDER.into(),
+                ext(serde_json::Value::Bool(true)),
+            );
+        }
+        return m;
     }
     native_model(&f.version, &f.state)
 }
@@ -609,7 +620,14 @@ pub fn from_model(
     memory: Option<&dyn MemoryImage>,
     opts: &FromModelOptions,
 ) -> Result<(SquibFile, Vec<String>), WriteError> {
-    let (mut state, mut notes) = derive(m, opts.placeholder_gic)?;
+    let placeholder_gic = opts.placeholder_gic
+        || m.extensions
+            .get(EXT_GIC_PLACEHOLDER)
+            .is_some_and(|e| e.value == serde_json::Value::Bool(true));
+    let mut m = m.clone();
+    m.extensions.remove(EXT_GIC_PLACEHOLDER);
+    let m = &m;
+    let (mut state, mut notes) = derive(m, placeholder_gic)?;
     let version = version_for(m);
     let native = native_model(&version, &state);
     let mut model = m.clone();
@@ -644,7 +662,7 @@ pub fn from_model(
         let carry = Carry {
             snaptool: CARRY_FORMAT.into(),
             version: CARRY_VERSION,
-            placeholder_gic: opts.placeholder_gic,
+            placeholder_gic,
             model,
         };
         let blob = serde_json::to_vec(&carry).map_err(|e| WriteError::Model(e.to_string()))?;

@@ -468,7 +468,17 @@ fn gic_placeholder() {
     assert!(load(&bytes).is_ok());
     let mut m2 = read(&bytes).unwrap().to_model();
     m2.provenance = m.provenance.clone();
+    // The model remembers the placeholder, so that writing it again writes the same file.
+    assert!(
+        m2.extensions
+            .remove(super::convert::EXT_GIC_PLACEHOLDER)
+            .is_some()
+    );
     assert_eq!(m2, m);
+    let mut m3 = read(&bytes).unwrap().to_model();
+    m3.provenance = m.provenance.clone();
+    let (again, _) = from_model(&m3, None, &FromModelOptions::default()).unwrap();
+    assert_eq!(write(&again), bytes);
 }
 
 #[test]
