@@ -703,3 +703,47 @@ fn every_fixture_writes_as_every_bitcode_layout() {
         }
     }
 }
+
+/// A hostile interval tree nested far deeper than any allocator builds is refused by the
+/// bitcode-era decoders, not followed until the stack overflows.
+#[test]
+fn deep_interval_tree_is_refused_not_a_stack_overflow() {
+    use snaptool::formats::firecracker::v10::devices::{
+        InnerNode, IntervalTree, MAX_TREE_DEPTH, NodeState, RangeInclusive,
+    };
+    let chain = |depth: usize| {
+        let mut n: Option<Box<InnerNode>> = None;
+        for i in 0..depth as u64 {
+            n = Some(Box::new(InnerNode {
+                key: RangeInclusive { start: i, end: i },
+                node_state: NodeState::Free,
+                left: n,
+                right: None,
+                height: 0,
+            }));
+        }
+        IntervalTree { root: n }
+    };
+    // Building, encoding and dropping the hostile tree recurse too: do them on a large stack.
+    let hostile = std::thread::Builder::new()
+        .stack_size(1 << 30)
+        .spawn(move || bitcode::serialize(&chain(200_000)).unwrap())
+        .unwrap()
+        .join()
+        .unwrap();
+    let fine = bitcode::serialize(&chain(MAX_TREE_DEPTH as usize)).unwrap();
+    // Decoding runs on a small stack, as a test thread's.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let e = bitcode::deserialize::<IntervalTree>(&hostile).unwrap_err();
+            assert!(e.to_string().contains("deeper than"), "{e}");
+            let t = bitcode::deserialize::<IntervalTree>(&fine).unwrap();
+            assert!(t.root.is_some());
+            let too_deep = bitcode::serialize(&chain(MAX_TREE_DEPTH as usize + 1)).unwrap();
+            assert!(bitcode::deserialize::<IntervalTree>(&too_deep).is_err());
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}

@@ -108,9 +108,44 @@ pub enum NodeState {
     Allocated,
 }
 
+// The interval tree is recursive and serde decoders recurse on the stack, so a hostile file
+// could nest `left` children until the stack overflows: decoding counts the depth and refuses
+// trees deeper than any vm-allocator can build.
+
+/// Deepest interval-tree node snaptool decodes (the root is at depth 1).
+///
+/// vm-allocator keeps the tree AVL-balanced, so a tree of height `h` has at least
+/// `Fib(h + 2) − 1` nodes; no state under the 10 MiB cap holds a tree higher than about 30.
+pub const MAX_TREE_DEPTH: u32 = 64;
+
+thread_local! {
+    static TREE_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts one level of interval-tree nesting while a node decodes.
+struct DepthGuard;
+
+impl DepthGuard {
+    fn enter() -> Option<DepthGuard> {
+        TREE_DEPTH.with(|d| {
+            let n = d.get();
+            (n < MAX_TREE_DEPTH).then(|| {
+                d.set(n + 1);
+                DepthGuard
+            })
+        })
+    }
+}
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        TREE_DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    }
+}
+
 /// vm-allocator: InnerNode — allocation_engine/interval_tree.rs
-/// (recursive AVL node).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// (recursive AVL node). Decoding refuses trees deeper than [`MAX_TREE_DEPTH`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InnerNode {
     /// Interval handled by this node.
     pub key: RangeInclusive,
@@ -122,6 +157,36 @@ pub struct InnerNode {
     pub right: Option<Box<InnerNode>>,
     /// Cached height of the node.
     pub height: u64,
+}
+
+/// The derived decoder of [`InnerNode`], called under a [`DepthGuard`].
+#[derive(Deserialize)]
+#[serde(rename = "InnerNode")]
+struct InnerNodeWire {
+    key: RangeInclusive,
+    node_state: NodeState,
+    left: Option<Box<InnerNode>>,
+    right: Option<Box<InnerNode>>,
+    height: u64,
+}
+
+impl<'de> Deserialize<'de> for InnerNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let Some(_guard) = DepthGuard::enter() else {
+            return Err(D::Error::custom(format!(
+                "interval tree deeper than {MAX_TREE_DEPTH} levels"
+            )));
+        };
+        let w = InnerNodeWire::deserialize(d)?;
+        Ok(InnerNode {
+            key: w.key,
+            node_state: w.node_state,
+            left: w.left,
+            right: w.right,
+            height: w.height,
+        })
+    }
 }
 
 /// vm-allocator: IntervalTree — allocation_engine/interval_tree.rs
