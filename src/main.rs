@@ -808,7 +808,14 @@ fn run_convert(
     }
     let name = input.display().to_string();
     let src = load_any(input)?;
-    let image = match mem {
+    // squib pairs `x.snap` with `x.mem`: used when --mem is not given.
+    let beside = match (mem, src.format) {
+        (None, Target::Squib) => {
+            snaptool::formats::squib::memory_path(input).filter(|p| p.is_file())
+        }
+        _ => None,
+    };
+    let image = match mem.or(beside.as_deref()) {
         Some(p) => Some(memory::open(p)?),
         None => None,
     };

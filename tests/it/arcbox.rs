@@ -61,7 +61,10 @@ fn through_arcbox(m: &Snapshot, mem: &[u8], lz4: bool, tmp: &Path) -> ArcboxDir 
     assert_eq!(back.info, dir.info);
     assert!(back.memory() == mem, "memory differs after reading back");
     assert!(back.native_overrides().is_empty());
-    let m2 = back.to_model();
+    let mut m2 = back.to_model();
+    // The model read is the directory's (arcbox provenance); everything else is the input's.
+    assert_eq!(m2.provenance.layout, "arcbox-1");
+    m2.provenance = m.provenance.clone();
     assert_eq!(&m2, m, "the model differs after the arcbox directory");
     back
 }
@@ -232,7 +235,7 @@ fn native_edits_win_over_the_blob() {
     // Everything not edited is unchanged.
     assert_eq!(m2.platform, m.platform);
     assert_eq!(m2.memory, m.memory);
-    assert_eq!(m2.provenance, m.provenance);
+    assert_eq!(m2.provenance.layout, "arcbox-1");
     let findings = arcbox::verify(&out);
     assert_eq!(
         findings
@@ -586,6 +589,56 @@ fn write_dir_refuses_and_replaces_safely() {
     );
     assert!(out.join("memory.bin.lz4").exists());
     let back = arcbox::read_dir(&out).unwrap();
-    assert_eq!(back.to_model(), m);
+    let mut m2 = back.to_model();
+    m2.provenance = m.provenance.clone();
+    assert_eq!(m2, m);
     assert!(back.memory() == mem.as_slice());
+}
+
+/// `fixtures/arcbox/x86_64-lz4`, a directory built from arcbox-hypervisor's own types: it
+/// verifies clean, reads into the registers and devices it holds, and converts losslessly to an
+/// arcbox directory and to a VeridianOS file (which hold its memory) and back.
+#[test]
+fn arcbox_fixture_reads_verifies_and_round_trips() {
+    use snaptool::convert::{self, Target};
+    let d = crate::root().join("fixtures/arcbox/x86_64-lz4");
+    assert_eq!(arcbox::verify(&d), []);
+    let loaded = convert::load_path(&d).unwrap();
+    let m = &loaded.model;
+    assert_eq!(m.provenance.layout, "arcbox-1");
+    assert_eq!(m.vcpus.len(), 2);
+    let snaptool::model::Vcpu::X86_64(v) = &m.vcpus[0] else {
+        panic!("x86_64")
+    };
+    assert_eq!(
+        (v.regs.rip, v.regs.rsp, v.regs.r15),
+        (0x10_0000, 0x8000, 15)
+    );
+    assert_eq!(m.devices.len(), 2);
+    assert_eq!(
+        m.vm.vm_id.as_deref(),
+        Some("0123456789abcdef0123456789abcdef")
+    );
+    let mem = loaded.memory.as_ref().expect("memory.bin.lz4");
+    let all = snaptool::memory::read_all(mem).unwrap();
+    assert!(all.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    for target in [Target::Arcbox { lz4: true }, Target::Veridian] {
+        let c = convert::convert_loaded(&loaded, target, None, false)
+            .unwrap_or_else(|e| panic!("{target:?}: {e}"));
+        assert!(c.report.lossless, "{target:?}");
+    }
+    // Firecracker has no place for arcbox's snapshot.json: refused without --allow-lossy.
+    let fc10 =
+        Target::Firecracker(snaptool::formats::firecracker::Layout::parse("10.0.0").unwrap());
+    match convert::convert_loaded(&loaded, fc10, None, false) {
+        Err(convert::ConvertError::Lossy(r)) => {
+            assert!(
+                r.lost.iter().any(|c| c.path.contains("snapshot_info")),
+                "{:?}",
+                r.lost
+            )
+        }
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("arcbox -> firecracker claimed lossless"),
+    }
 }

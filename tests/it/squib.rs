@@ -926,11 +926,18 @@ fn squib_fixtures_are_what_squib_wrote() {
             std::fs::create_dir_all(&d).unwrap();
             std::fs::write(d.join("vm.snap"), bytes).unwrap();
             let raw = std::fs::read(mem).unwrap();
-            std::fs::write(d.join("vm.mem.zst"), zstd::encode_all(&raw[..], 19).unwrap()).unwrap();
+            std::fs::write(
+                d.join("vm.mem.zst"),
+                zstd::encode_all(&raw[..], 19).unwrap(),
+            )
+            .unwrap();
         }
         let bytes = std::fs::read(d.join("vm.snap")).unwrap();
         let f = sq::read(&bytes).unwrap();
-        assert!(sq::write(&f) == bytes, "{name}: not re-encoded byte for byte");
+        assert!(
+            sq::write(&f) == bytes,
+            "{name}: not re-encoded byte for byte"
+        );
         let tmp = tempfile::tempdir().unwrap();
         let mem = tmp.path().join("vm.mem");
         let raw = zstd::decode_all(&std::fs::read(d.join("vm.mem.zst")).unwrap()[..]).unwrap();
@@ -951,6 +958,9 @@ fn squib_fixtures_are_what_squib_wrote() {
                 }
             }
         }
-        assert!(squib_ref::load(&d.join("vm.snap")).is_ok(), "{name}: squib's loader");
+        assert!(
+            squib_ref::load(&d.join("vm.snap")).is_ok(),
+            "{name}: squib's loader"
+        );
     }
 }

@@ -194,6 +194,14 @@ fn snaptool_reads_what_arcbox_hypervisor_writes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("0123456789abcdef0123456789abcdef");
     arcbox_written(&d, &snap, &mem);
+    // SNAPTOOL_WRITE_FIXTURES=1 keeps this directory as fixtures/arcbox/x86_64-lz4.
+    if std::env::var_os("SNAPTOOL_WRITE_FIXTURES").is_some() {
+        let f = root().join("fixtures/arcbox/x86_64-lz4");
+        std::fs::create_dir_all(&f).unwrap();
+        for name in ["snapshot.json", "vm_state.json", "memory.bin.lz4"] {
+            std::fs::copy(d.join(name), f.join(name)).unwrap();
+        }
+    }
     assert!(arcbox::sniff_dir(&d));
     let findings = arcbox::verify(&d);
     assert!(findings.is_empty(), "{findings:#?}");

@@ -421,7 +421,8 @@ fn native_base(info: &SnapshotInfo, st: &VmSnapshot) -> Snapshot {
 /// The model from vCPU 0's VM part, with native fields applied where they disagree with it.
 fn from_part(p: &VmPart, info: &SnapshotInfo, st: &VmSnapshot, out: &mut Vec<String>) -> Snapshot {
     let mut m = Snapshot {
-        provenance: p.provenance.clone(),
+        // The file is arcbox's, whatever the blob's model was read from.
+        provenance: provenance(st),
         vm: p.vm.clone(),
         memory: p.memory.clone(),
         vcpus: Vec::new(),
