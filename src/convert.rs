@@ -521,7 +521,7 @@ pub fn convert_loaded(
         Ok((back, _)) if back.same(&src.encoded) => (true, Vec::new()),
         Ok((back, _)) => {
             let m3 = reload(&back)?.model;
-            let mut lost = diff::diff(m, &m3, &["provenance"]);
+            let mut lost = diff::diff(m, &m3, diff::PROVENANCE);
             if lost.is_empty() {
                 lost.push(Change {
                     path: "(encoding)".into(),
@@ -553,7 +553,7 @@ pub fn convert_loaded(
         notes,
         memory_file: None,
     };
-    for c in diff::diff(m, m2, &["provenance"]) {
+    for c in diff::diff(m, m2, diff::PROVENANCE) {
         let absent = |v: &Option<serde_json::Value>| v.as_ref().is_none_or(|v| v.is_null());
         match (absent(&c.a), absent(&c.b)) {
             (false, true) => report.dropped.push(c),

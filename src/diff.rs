@@ -300,8 +300,12 @@ fn hex_detail(a: &str, b: &str) -> Option<String> {
     Some(s)
 }
 
+/// The paths that say where a model came from rather than what the VM is: `provenance`, and the
+/// source a VeridianOS file's blob records. Skipped by `diff` unless asked for.
+pub const PROVENANCE: &[&str] = &["provenance", "extensions[veridian/source]"];
+
 /// Every leaf that differs between `a` and `b` (leaves of `a` in order, then leaves only in `b`).
-/// `skip` filters out paths by prefix (e.g. `provenance`).
+/// `skip` filters out paths by prefix (e.g. [`PROVENANCE`]).
 pub fn diff(a: &Snapshot, b: &Snapshot, skip: &[&str]) -> Vec<Change> {
     let fa = flatten(a);
     let fb = flatten(b);

@@ -77,23 +77,32 @@ enum Command {
         provenance: bool,
     },
     /// Write a state file as editable JSON (the neutral model, with its format and layout).
+    /// Memory a VeridianOS file or arcbox directory holds is written beside it (`JSON.mem`).
     Decode {
-        /// The state file.
+        /// The state file or arcbox snapshot directory.
         vmstate: PathBuf,
         /// The JSON output.
         #[arg(short, long)]
         out: PathBuf,
     },
     /// Write JSON made by `decode` back as a state file (byte-identical when unedited).
+    /// VeridianOS and arcbox outputs take their memory from --mem, or from `JSON.mem` beside the
+    /// JSON when it exists.
     Encode {
         /// The JSON input.
         json_file: PathBuf,
-        /// The state file to write.
+        /// The state file (for arcbox: the directory) to write.
         #[arg(short, long)]
         out: PathBuf,
         /// Write this layout instead of the one recorded in the JSON.
         #[arg(long)]
         to: Option<String>,
+        /// Guest memory for a target that holds it (VeridianOS, arcbox).
+        #[arg(long)]
+        mem: Option<PathBuf>,
+        /// Compress an arcbox directory's memory: `lz4` (memory.bin.lz4) or `none`.
+        #[arg(long, value_parser = ["lz4", "none"])]
+        compress: Option<String>,
     },
     /// Apply diff memory images (oldest first) onto a base image. Present pages of a diff are
     /// copied, zero-filled ones included; holes leave the base unchanged.
@@ -886,7 +895,11 @@ fn memory_beside(out: &Path, target: snaptool::convert::Target) -> PathBuf {
 fn run_diff(a: &Path, b: &Path, json: bool, provenance: bool) -> Result<u8> {
     let fa = load_any(a)?;
     let fb = load_any(b)?;
-    let skip: &[&str] = if provenance { &[] } else { &["provenance"] };
+    let skip: &[&str] = if provenance {
+        &[]
+    } else {
+        snaptool::diff::PROVENANCE
+    };
     let changes = snaptool::diff::diff(&fa.model, &fb.model, skip);
     if json {
         let v = serde_json::json!({
@@ -912,37 +925,86 @@ fn run_diff(a: &Path, b: &Path, json: bool, provenance: bool) -> Result<u8> {
 
 fn run_decode(vmstate: &Path, out: &Path) -> Result<u8> {
     let f = load_any(vmstate)?;
-    let m = f.model;
-    write_atomic(out, (serde_json::to_string_pretty(&m)? + "\n").as_bytes())?;
+    write_atomic(
+        out,
+        (serde_json::to_string_pretty(&f.model)? + "\n").as_bytes(),
+    )?;
+    // The model holds no memory: what the snapshot held goes beside the JSON for `encode`.
+    if let Some(pages) = &f.memory {
+        let mut path = out.as_os_str().to_owned();
+        path.push(".mem");
+        let path = PathBuf::from(path);
+        memory::ops::convert(
+            pages,
+            &path,
+            memory::ops::Target::Raw,
+            memory::DEFAULT_PAGE_SIZE,
+            3,
+            &memory::ops::no_progress,
+        )?;
+        eprintln!(
+            "snaptool: the memory {} holds: {}",
+            vmstate.display(),
+            path.display()
+        );
+    }
     Ok(code::OK)
 }
 
-fn run_encode(json_file: &Path, out: &Path, to: Option<&str>) -> Result<u8> {
-    let text = std::fs::read(json_file).with_context(|| format!("{}", json_file.display()))?;
+fn run_encode(
+    json_file: &Path,
+    out: &Path,
+    to: Option<&str>,
+    mem: Option<&Path>,
+    compress: Option<&str>,
+) -> Result<u8> {
+    use snaptool::convert::{Encoded, Target};
+    let name = json_file.display().to_string();
+    let text = std::fs::read(json_file).with_context(|| name.clone())?;
     let de = &mut serde_json::Deserializer::from_slice(&text);
-    let m: snaptool::model::Snapshot = serde_path_to_error::deserialize(de).map_err(|e| {
-        anyhow::anyhow!("{}: at `{}`: {}", json_file.display(), e.path(), e.inner())
-    })?;
+    let m: snaptool::model::Snapshot = serde_path_to_error::deserialize(de)
+        .map_err(|e| anyhow::anyhow!("{name}: at `{}`: {}", e.path(), e.inner()))?;
     let layout_name = to.unwrap_or(&m.provenance.layout);
-    let target = snaptool::convert::parse_target(layout_name)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
-    if target.embeds_memory() {
-        anyhow::bail!(
-            "{}: a {} snapshot holds guest memory; use `snaptool convert` with --mem",
-            json_file.display(),
+    let mut target =
+        snaptool::convert::parse_target(layout_name).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    match (&mut target, compress) {
+        (Target::Arcbox { lz4 }, Some(c)) => *lz4 = c == "lz4",
+        (_, Some(c)) if c != "none" => anyhow::bail!(
+            "--compress {c}: only an arcbox directory compresses its memory, not {}",
             target.id()
-        );
+        ),
+        _ => {}
     }
-    let (encoded, _) = snaptool::convert::encode_to(&m, target, None)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", json_file.display()))?;
-    let Some(bytes) = encoded.bytes() else {
-        anyhow::bail!(
-            "{}: {} is not a single file",
-            json_file.display(),
-            target.id()
-        );
+    let beside = {
+        let mut p = json_file.as_os_str().to_owned();
+        p.push(".mem");
+        PathBuf::from(p)
     };
-    write_atomic(out, bytes)?;
+    let mem = match mem {
+        Some(p) => Some(p.to_path_buf()),
+        None if target.embeds_memory() && beside.is_file() => Some(beside),
+        None => None,
+    };
+    let image = match &mem {
+        Some(p) if target.embeds_memory() => Some(memory::open(p)?),
+        Some(p) => anyhow::bail!(
+            "--mem {}: a {} snapshot does not hold memory; keep the memory file beside it",
+            p.display(),
+            target.id()
+        ),
+        None => None,
+    };
+    let (encoded, notes) = snaptool::convert::encode_to(&m, target, image.as_deref())
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    match &encoded {
+        Encoded::File(b) => write_atomic(out, b)?,
+        Encoded::Arcbox(d) => snaptool::formats::arcbox::write_dir(d, out)?,
+    }
+    if target.embeds_memory() {
+        for n in notes {
+            eprintln!("snaptool: note: {n}");
+        }
+    }
     Ok(code::OK)
 }
 
@@ -1003,7 +1065,19 @@ fn main() -> ExitCode {
             provenance,
         } => run_diff(a, b, *json, *provenance),
         Command::Decode { vmstate, out } => run_decode(vmstate, out),
-        Command::Encode { json_file, out, to } => run_encode(json_file, out, to.as_deref()),
+        Command::Encode {
+            json_file,
+            out,
+            to,
+            mem,
+            compress,
+        } => run_encode(
+            json_file,
+            out,
+            to.as_deref(),
+            mem.as_deref(),
+            compress.as_deref(),
+        ),
         Command::Merge {
             base,
             diffs,

@@ -21,6 +21,9 @@ pub(super) const REST_VERSION: u32 = 1;
 pub(super) const DEVICE_VERSION: u32 = 1;
 /// Model extension holding VMCS fields snaptool does not map, per vCPU.
 pub(super) const KEY_VMCS_EXTRA: &str = "veridian/vmcs_extra";
+/// Extension holding the `source` provenance of a file's `snaptool/model-rest` blob, so that
+/// writing the model again (decode/encode) records the same source.
+pub(super) const KEY_SOURCE: &str = "veridian/source";
 /// Layout id of this format.
 pub(super) const LAYOUT: &str = "veridian-1";
 /// Device kind of a plain VeridianOS device blob.
@@ -462,6 +465,16 @@ pub(super) fn to_model(f: &VeridianFile) -> Snapshot {
         .map(|r| r.extensions.clone())
         .unwrap_or_default();
     extensions.remove(KEY_VMCS_EXTRA);
+    extensions.remove(KEY_SOURCE);
+    if let Some(src) = rest.as_ref().and_then(|r| r.source.as_ref()) {
+        extensions.insert(
+            KEY_SOURCE.into(),
+            Extension {
+                layout: LAYOUT.into(),
+                value: serde_json::to_value(src).unwrap_or_default(),
+            },
+        );
+    }
     if !extras.is_empty() {
         extensions.insert(
             KEY_VMCS_EXTRA.into(),
@@ -799,10 +812,16 @@ pub fn from_model(
     }
     let mut extensions = m.extensions.clone();
     extensions.remove(KEY_VMCS_EXTRA);
+    // A model read from a VeridianOS file records the source its blob named.
+    let source = extensions
+        .remove(KEY_SOURCE)
+        .and_then(|e| serde_json::from_value::<Provenance>(e.value).ok())
+        .filter(|_| m.provenance.format == "veridian")
+        .unwrap_or_else(|| m.provenance.clone());
     let rest = ModelRest {
         format: MODEL_REST.into(),
         version: REST_VERSION,
-        source: Some(m.provenance.clone()),
+        source: Some(source),
         vm: m.vm.clone(),
         memory: m.memory.clone(),
         vcpus: stripped,
