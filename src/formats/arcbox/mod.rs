@@ -159,12 +159,15 @@ impl ArcboxDir {
         self.memory.as_deref().unwrap_or(&[])
     }
 
-    /// Whether both hold the same snapshot: the same model and the same decompressed memory,
+    /// Whether both hold the same snapshot: the same model (as `diff` compares them, provenance
+    /// aside) and the same decompressed memory,
     /// however the memory file is compressed. The bytes may still differ where snaptool made up
     /// `snapshot.json` values for a model that had none (a fresh id and the current time), which
     /// are not part of the model.
     pub fn same_content(&self, other: &ArcboxDir) -> bool {
-        self.memory == other.memory && self.to_model() == other.to_model()
+        self.memory == other.memory
+            && crate::diff::diff(&self.to_model(), &other.to_model(), crate::diff::PROVENANCE)
+                .is_empty()
     }
 
     /// Whether the directory has (or will be written with) a memory file.

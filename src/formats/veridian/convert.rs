@@ -466,7 +466,12 @@ pub(super) fn to_model(f: &VeridianFile) -> Snapshot {
         .unwrap_or_default();
     extensions.remove(KEY_VMCS_EXTRA);
     extensions.remove(KEY_SOURCE);
-    if let Some(src) = rest.as_ref().and_then(|r| r.source.as_ref()) {
+    // A source other than VeridianOS itself (the model the file was converted from).
+    if let Some(src) = rest
+        .as_ref()
+        .and_then(|r| r.source.as_ref())
+        .filter(|s| s.format != "veridian")
+    {
         extensions.insert(
             KEY_SOURCE.into(),
             Extension {
