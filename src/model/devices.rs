@@ -15,9 +15,14 @@ pub struct Device {
     pub transport: Option<Transport>,
     /// Common virtio state, for virtio devices.
     pub virtio: Option<VirtioState>,
-    /// Host resources the device refers to by name (`disk_path`, `tap_if_name`, `uds_path`, ...).
+    /// Host resources the device refers to by name (`disk_path`, `tap_if_name`, `uds_path`, ...),
+    /// for producers whose devices have no typed [`DeviceConfig`].
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub host: BTreeMap<String, String>,
+    /// What the device is configured as, by kind, with the names Firecracker's API uses
+    /// (`path_on_host`, `host_dev_name`, `guest_mac`, `uds_path`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<DeviceConfig>,
     /// 16550 UART registers, for serial ports.
     pub uart: Option<UartState>,
     /// VM generation id device, for VMGenID.
@@ -37,6 +42,7 @@ impl Device {
             transport: None,
             virtio: None,
             host: BTreeMap::new(),
+            config: None,
             uart: None,
             vmgenid: None,
             blob: None,
@@ -205,4 +211,221 @@ pub struct VmGenId {
     pub gsi: u32,
     /// Guest-physical address of the 16-byte generation id.
     pub addr: u64,
+}
+
+/// A device's configuration by kind: what the operator set up (host bindings, limits, modes) and
+/// the device-specific state a guest sees, with Firecracker's API names.
+///
+/// A field a producer stores directly is *bound*: the format's raw state refers to it (see
+/// [`CONFIG_REF`]) and writing takes the value from here, so an edit changes the file. A field
+/// derived from other state (feature bits, page counts, limiter buckets) is shown but not written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceConfig {
+    /// A block device.
+    Block(BlockConfig),
+    /// A network interface.
+    Net(NetConfig),
+    /// A vsock device.
+    Vsock(VsockConfig),
+    /// A memory balloon.
+    Balloon(BalloonConfig),
+    /// An entropy device.
+    Entropy(EntropyConfig),
+    /// A virtio-pmem device.
+    Pmem(PmemConfig),
+    /// A virtio-mem device.
+    Mem(MemConfig),
+    /// The microVM metadata service.
+    Mmds(MmdsConfig),
+}
+
+impl DeviceConfig {
+    /// The configuration as a JSON object of named fields.
+    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => match m.into_iter().next() {
+                Some((_, serde_json::Value::Object(inner))) => inner,
+                _ => serde_json::Map::new(),
+            },
+            _ => serde_json::Map::new(),
+        }
+    }
+}
+
+/// Marks a raw device-state leaf whose value lives in [`Device::config`]: the raw value is the
+/// string `CONFIG_REF` followed by the field name (e.g. `=config.path_on_host`).
+pub const CONFIG_REF: &str = "=config.";
+
+/// A token-bucket rate limiter as configured (Firecracker's `TokenBucketConfig` pair).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimiter {
+    /// Bytes per refill period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth: Option<TokenBucket>,
+    /// Operations per refill period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops: Option<TokenBucket>,
+}
+
+/// One token bucket.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenBucket {
+    /// Bucket size (tokens).
+    pub size: u64,
+    /// Initial extra tokens.
+    pub one_time_burst: u64,
+    /// Refill period in milliseconds.
+    pub refill_time: u64,
+}
+
+/// A block device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockConfig {
+    /// Backing file (virtio) on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_on_host: Option<String>,
+    /// vhost-user backend socket on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    /// Read-only (the device offers `VIRTIO_BLK_F_RO`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_read_only: Option<bool>,
+    /// The guest's root device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_root_device: Option<bool>,
+    /// Root partition UUID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partuuid: Option<String>,
+    /// `Unsafe` or `Writeback`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_type: Option<String>,
+    /// `Sync` or `Async`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub io_engine: Option<String>,
+    /// Rate limiter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limiter: Option<RateLimiter>,
+}
+
+/// A network interface.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetConfig {
+    /// The host tap device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_dev_name: Option<String>,
+    /// The guest's MAC address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_mac: Option<String>,
+    /// MTU offered to the guest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mtu: Option<u16>,
+    /// Whether MMDS answers on this interface.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mmds: Option<bool>,
+    /// Receive rate limiter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_rate_limiter: Option<RateLimiter>,
+    /// Transmit rate limiter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tx_rate_limiter: Option<RateLimiter>,
+}
+
+/// A vsock device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VsockConfig {
+    /// The guest's context id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_cid: Option<u64>,
+    /// The host-side Unix socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uds_path: Option<String>,
+}
+
+/// A memory balloon.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalloonConfig {
+    /// Target size in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_mib: Option<u64>,
+    /// Size the guest reports in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_mib: Option<u64>,
+    /// Deflate when the guest runs out of memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deflate_on_oom: Option<bool>,
+    /// Statistics interval in seconds (0 = off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stats_polling_interval_s: Option<u64>,
+    /// Free page hinting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_page_hinting: Option<bool>,
+    /// Free page reporting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_page_reporting: Option<bool>,
+}
+
+/// An entropy device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntropyConfig {
+    /// Rate limiter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limiter: Option<RateLimiter>,
+}
+
+/// A virtio-pmem device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PmemConfig {
+    /// Backing file on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_on_host: Option<String>,
+    /// The guest's root device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_device: Option<bool>,
+    /// Read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
+    /// Guest-physical start of the mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<u64>,
+    /// Mapping size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+/// A virtio-mem device.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemConfig {
+    /// Guest-physical start of the hotplug area.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub addr: Option<u64>,
+    /// Hotplug area size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region_size: Option<u64>,
+    /// Block size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_size: Option<u64>,
+    /// Slot size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot_size: Option<u64>,
+    /// Size the host requested the guest to plug.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_size: Option<u64>,
+    /// Blocks plugged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugged_blocks: Option<u64>,
+}
+
+/// The microVM metadata service (its data store is not part of a snapshot).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MmdsConfig {
+    /// `V1` or `V2`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// IMDS-compatible responses, when recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imds_compat: Option<bool>,
+    /// The network interfaces MMDS answers on.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_interfaces: Vec<String>,
 }

@@ -281,7 +281,7 @@ pub(crate) fn common_from_model(m: &Snapshot, layout: &str) -> Result<Common, Wr
         },
         caps,
         memory: memory_from_model(m),
-        alloc: alloc_value(m),
+        alloc: alloc_value(m, layout),
     })
 }
 
@@ -309,80 +309,10 @@ fn memory_from_model(m: &Snapshot) -> GuestMemoryState {
     }
 }
 
-/// The resource allocator state for any bitcode-era layout, as JSON holding every field any of
-/// them has (each layout's type ignores the ones it lacks):
-/// - no allocator extension (another producer): Firecracker v1.16.1's allocators for a VM
-///   without devices (`v10/defaults.json`);
-/// - an extension from any of these layouts: its fields, over those defaults; when it lacks the
-///   GSI allocators (11.0.0 no longer saves them) their `next_id` is what allocating the model's
-///   interrupt lines in order leaves behind, as Firecracker ≤ v1.16.1 would have recorded it
-///   (legacy GSIs: the devices' MMIO / ACPI interrupt lines; MSI GSIs: the PCI devices' MSI-X
-///   vectors; no freed ids).
-pub(crate) fn alloc_value(m: &Snapshot) -> Value {
-    let mut out = defaults()["resource_allocator"].clone();
-    let Some(e) = m.extensions.get(KEY_ALLOC) else {
-        return out;
-    };
-    if let (Some(o), Some(src)) = (out.as_object_mut(), e.value.as_object()) {
-        for (k, v) in src {
-            o.insert(k.clone(), v.clone());
-        }
-    }
-    if e.value.get("gsi_legacy_allocator").is_none() {
-        let legacy = m.devices.iter().filter_map(|d| match d.transport {
-            Some(Transport::Mmio { irq, .. } | Transport::Address { irq, .. }) => irq,
-            _ => None,
-        });
-        derive_next_id(&mut out["gsi_legacy_allocator"], legacy);
-    }
-    if e.value.get("gsi_msi_allocator").is_none() {
-        let mut msi = Vec::new();
-        for d in &m.devices {
-            if let Some(raw) = &d.raw
-                && raw.value["list"]
-                    .as_str()
-                    .is_some_and(|l| l.starts_with("pci."))
-            {
-                collect_vectors(&raw.value["state"], &mut msi);
-            }
-        }
-        derive_next_id(&mut out["gsi_msi_allocator"], msi.into_iter());
-    }
-    out
-}
-
-fn derive_next_id(alloc: &mut Value, used: impl Iterator<Item = u32>) {
-    let base = alloc["range_base"].as_u64().unwrap_or(0);
-    let end = alloc["range_end"].as_u64().unwrap_or(u64::from(u32::MAX));
-    let next = used
-        .map(u64::from)
-        .filter(|g| (base..=end).contains(g))
-        .max()
-        .map_or(base, |g| g + 1);
-    alloc["next_id"] = if next <= end {
-        json!(next)
-    } else {
-        Value::Null
-    };
-}
-
-fn collect_vectors(v: &Value, out: &mut Vec<u32>) {
-    match v {
-        Value::Object(o) => {
-            for (k, x) in o {
-                match (k.as_str(), x) {
-                    ("vectors", Value::Array(a)) => out.extend(
-                        a.iter()
-                            .filter_map(Value::as_u64)
-                            .filter_map(|g| u32::try_from(g).ok()),
-                    ),
-                    _ => collect_vectors(x, out),
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_vectors(x, out)),
-        _ => {}
-    }
+/// The resource allocator state for a bitcode-era layout (see `convert_common::alloc_for`),
+/// over Firecracker v1.16.1's allocators for a VM without devices (`v10/defaults.json`).
+pub(crate) fn alloc_value(m: &Snapshot, layout: &str) -> Value {
+    cc::alloc_for(m, layout, &defaults()["resource_allocator"])
 }
 
 /// ACPI devices from the model; absent ones get Firecracker v1.16.1's (VMGenID at gsi 5,
@@ -402,14 +332,8 @@ pub(crate) fn acpi_from_model(
         },
         None => cc::value_as(&d["vmgenid"], "vmgenid", layout)?,
     };
-    // Every bitcode-era layout has the same VmClockState, so another one's raw state fits.
-    let vmclock = match m
-        .devices
-        .iter()
-        .find(|d| d.kind == DeviceKind::VmClock)
-        .and_then(|d| d.raw.as_ref())
-    {
-        Some(c) => cc::value_as(&c.value, "devices.vmclock", layout)?,
+    let vmclock = match cc::vmclock_for(m, layout) {
+        Some(c) => cc::value_as(&c, "devices.vmclock", layout)?,
         None => cc::value_as(&d["vmclock"], "vmclock", layout)?,
     };
     Ok(AcpiDeviceManagerState { vmgenid, vmclock })
@@ -582,116 +506,9 @@ pub(crate) fn invented(m: &Snapshot, gsi: bool) -> Vec<String> {
     out
 }
 
-// ---------------------------------------------------------------------------
-// Device states between 9.0.0, 10.0.0 and 11.0.0
-// ---------------------------------------------------------------------------
-
-fn rank(layout: &str) -> Option<usize> {
-    SIBLINGS.iter().position(|l| *l == layout)
-}
-
-/// Whether `layout` is a bitcode-era layout whose device states this module translates.
+/// Whether `layout` is a bitcode-era layout (9.0.0, 10.0.0, 11.0.0).
 pub(crate) fn is_sibling(layout: &str) -> bool {
-    rank(layout).is_some()
-}
-
-/// A device list entry of layout `from` (JSON, as in a device's `raw` extension) rewritten as
-/// layout `to`'s, or `None` when there is no faithful rewrite. Fields the target adds get what
-/// that Firecracker release records for a device without the feature:
-/// - 9.0.0 → 10.0.0: `NetConfigSpaceState.mtu = None`; `PmemConfig.rate_limiter = None`,
-///   `PmemState.rate_limiter_state` = no buckets;
-/// - 10.0.0 → 11.0.0: `VsockFrontendState.pending_event_ack = false`; PCI
-///   `bar_address` = the 64-bit address programmed in BAR0/BAR1 (where Firecracker places the
-///   device's only BAR);
-///
-/// and going back drops them. The v1.15 PCI transport state (string BDF, `PciBar` list,
-/// `msix_cap_reg_idx`) has no faithful 10.0.0 form, so PCI devices do not cross 9.0.0 ↔ 10.0.0.
-pub(crate) fn translate_device(
-    from: &str,
-    to: &str,
-    transport: &str,
-    list: &str,
-    mut state: Value,
-) -> Option<Value> {
-    let (mut r, t) = (rank(from)?, rank(to)?);
-    let wrapped_pci = transport == "pci" && list != "mmds";
-    while r < t {
-        match r {
-            0 => {
-                if wrapped_pci {
-                    return None;
-                }
-                upgrade_9_to_10(list, &mut state)?;
-            }
-            _ => {
-                if list == "legacy_devices" {
-                    return None;
-                }
-                if list == "vsock_device" {
-                    obj(&mut state, "/device_state/frontend")?
-                        .insert("pending_event_ack".into(), Value::Bool(false));
-                }
-                if wrapped_pci {
-                    let bars = state.pointer("/transport_state/bars/bars")?;
-                    let lo = bars.pointer("/0/encoded_addr")?.as_u64()? & 0xffff_fff0;
-                    let hi = bars.pointer("/1/encoded_addr")?.as_u64()?;
-                    obj(&mut state, "/transport_state")?
-                        .insert("bar_address".into(), json!(hi << 32 | lo));
-                }
-            }
-        }
-        r += 1;
-    }
-    while r > t {
-        match r {
-            1 => {
-                if wrapped_pci {
-                    return None;
-                }
-                match list {
-                    "net_devices" => {
-                        obj(&mut state, "/device_state/config_space")?.remove("mtu");
-                    }
-                    "pmem_devices" => {
-                        obj(&mut state, "/device_state/config")?.remove("rate_limiter");
-                        obj(&mut state, "/device_state")?.remove("rate_limiter_state");
-                    }
-                    _ => {}
-                }
-            }
-            _ => {
-                if list == "vsock_device" {
-                    obj(&mut state, "/device_state/frontend")?.remove("pending_event_ack");
-                }
-                if wrapped_pci {
-                    obj(&mut state, "/transport_state")?.remove("bar_address");
-                }
-            }
-        }
-        r -= 1;
-    }
-    Some(state)
-}
-
-fn upgrade_9_to_10(list: &str, state: &mut Value) -> Option<()> {
-    match list {
-        "net_devices" => {
-            obj(state, "/device_state/config_space")?.insert("mtu".into(), Value::Null);
-        }
-        "pmem_devices" => {
-            obj(state, "/device_state/config")?.insert("rate_limiter".into(), Value::Null);
-            obj(state, "/device_state")?.insert(
-                "rate_limiter_state".into(),
-                json!({"ops": null, "bandwidth": null}),
-            );
-        }
-        _ => {}
-    }
-    Some(())
-}
-
-fn obj<'a>(v: &'a mut Value, pointer: &str) -> Option<&'a mut serde_json::Map<String, Value>> {
-    v.pointer_mut(pointer)?.as_object_mut()
+    SIBLINGS.contains(&layout)
 }
 
 /// A 9.0.0 / 10.0.0 aarch64 `ConnectedLegacyState` (JSON) for a model device without a raw

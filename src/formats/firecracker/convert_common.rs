@@ -3,6 +3,7 @@
 
 use super::WriteError;
 use super::convert_bitcode as cb;
+use super::ladder;
 use super::wire::{Blob, FamBlob, Xsave};
 use crate::kvm_abi as k;
 use crate::model::*;
@@ -318,23 +319,24 @@ fn device_to_model(list: &str, transport: &str, layout: &str, dev: &Value) -> De
     let mut d = Device::new(id, kind);
     d.transport = transport_to_model(dev, transport);
     d.virtio = virtio_to_model(dev);
-    for key in [
-        "disk_path",
-        "tap_if_name",
-        "uds_path",
-        "socket_path",
-        "path_on_host",
-    ] {
-        if let Some(s) = find(dev, key).and_then(Value::as_str) {
-            d.host.insert(key.to_string(), s.to_string());
+    let mut state = dev.clone();
+    super::device_config::bind(&mut d, &mut state);
+    if d.config.is_none() {
+        for key in [
+            "disk_path",
+            "tap_if_name",
+            "uds_path",
+            "socket_path",
+            "path_on_host",
+        ] {
+            if let Some(s) = find(dev, key).and_then(Value::as_str) {
+                d.host.insert(key.to_string(), s.to_string());
+            }
         }
-    }
-    if let (DeviceKind::Vsock, Some(Value::String(p))) = (&d.kind, find(dev, "path")) {
-        d.host.insert("uds_path".into(), p.clone());
     }
     let mut raw = Map::new();
     raw.insert("list".into(), Value::String(format!("{transport}.{list}")));
-    raw.insert("state".into(), dev.clone());
+    raw.insert("state".into(), state);
     d.raw = Some(Extension {
         layout: layout.to_string(),
         value: Value::Object(raw),
@@ -359,6 +361,7 @@ pub(crate) fn devices_to_model(states: &Value, transport: &str, layout: &str) ->
             other => out.push(device_to_model(list, transport, layout, other)),
         }
     }
+    super::device_config::link_mmds(&mut out);
     out
 }
 
@@ -412,19 +415,29 @@ pub(crate) fn devices_from_model(
         let Some(list) = list.strip_prefix(&format!("{transport}.")) else {
             continue;
         };
-        let state = raw.value.get("state").cloned().unwrap_or(Value::Null);
-        let state = if raw.layout == layout || same_device_shape(&raw.layout, layout, list) {
-            state
+        let mut state = raw.value.get("state").cloned().unwrap_or(Value::Null);
+        super::device_config::unbind(d, &mut state).map_err(WriteError::Model)?;
+        let (state, list) = if raw.layout == layout || same_device_shape(&raw.layout, layout, list)
+        {
+            (state, list.to_string())
         } else {
-            cb::translate_device(&raw.layout, layout, transport, list, state).ok_or_else(|| {
-                WriteError::Model(format!(
-                    "device `{}` ({}) carries {} state; translating it to {layout} is not supported yet",
-                    d.id,
-                    d.kind.name(),
-                    raw.layout
-                ))
-            })?
+            let state =
+                ladder::device(&raw.layout, layout, transport, list, state).ok_or_else(|| {
+                    WriteError::Model(format!(
+                        "device `{}` ({}): its {} state has no faithful {layout} form{}",
+                        d.id,
+                        d.kind.name(),
+                        raw.layout,
+                        match transport {
+                            "pci" =>
+                                " (the PCI transport state changed shape between these releases)",
+                            _ => "",
+                        }
+                    ))
+                })?;
+            (state, ladder::list_name(&raw.layout, layout, list))
         };
+        let list = list.as_str();
         match obj.get_mut(list) {
             Some(Value::Array(a)) => a.push(state),
             Some(slot) => *slot = state,
@@ -604,3 +617,140 @@ macro_rules! gic_parts_from_model {
 }
 
 pub(crate) use {gic_parts_from_model, gic_to_model, x86_blobs, x86_vcpu_state};
+
+/// The model's vmclock state as `layout`'s (JSON), when the model has one that `layout` can
+/// hold: its own, or another layout's moved along the [`ladder`] (gaining the next legacy
+/// interrupt line when it gains a GSI).
+pub(crate) fn vmclock_for(m: &Snapshot, layout: &str) -> Option<Value> {
+    let raw = m
+        .devices
+        .iter()
+        .filter(|d| d.kind == DeviceKind::VmClock)
+        .find_map(|d| d.raw.as_ref())?;
+    if raw.layout == layout {
+        return Some(raw.value.clone());
+    }
+    let gsi = legacy_next_id(m).unwrap_or(0);
+    ladder::vmclock(&raw.layout, layout, raw.value.clone(), gsi)
+}
+
+/// The legacy interrupt allocator's next id in the model's allocator state.
+fn legacy_next_id(m: &Snapshot) -> Option<u64> {
+    m.extensions
+        .get(cb::KEY_ALLOC)?
+        .value
+        .pointer("/gsi_legacy_allocator/next_id")?
+        .as_u64()
+}
+
+/// The vmclock interrupt line the allocator gains (up past v1.14) or loses (down to it) when
+/// the model's allocator moves to `layout`.
+fn vmclock_gsi(m: &Snapshot, layout: &str) -> Option<u64> {
+    let raw = m
+        .devices
+        .iter()
+        .filter(|d| d.kind == DeviceKind::VmClock)
+        .find_map(|d| d.raw.as_ref())?;
+    let (from, to) = (ladder::rank(&raw.layout)?, ladder::rank(layout)?);
+    match (from <= 2, to <= 2) {
+        (true, false) => legacy_next_id(m),
+        (false, true) => raw.value.get("gsi")?.as_u64(),
+        _ => None,
+    }
+}
+
+/// The model's resource allocator as `layout`'s (JSON): its own; another layout's moved along
+/// the [`ladder`] (it records this VM's allocations, which the guest's memory reflects); else
+/// `defaults` (the release's allocation for a VM without devices). Fields the source lacks keep
+/// the defaults' values, except the GSI allocators (11.0.0 no longer saves them; 6.0.0 has no
+/// allocator): their `next_id` is what allocating the model's interrupt lines in order leaves
+/// behind, as the release would have recorded it (legacy GSIs: the devices' MMIO and ACPI
+/// interrupt lines; MSI GSIs: the PCI devices' MSI-X vectors; no freed ids).
+pub(crate) fn alloc_for(m: &Snapshot, layout: &str, defaults: &Value) -> Value {
+    let mut out = defaults.clone();
+    let ext = m.extensions.get(cb::KEY_ALLOC);
+    let v = match ext {
+        Some(e) if e.layout == layout => Some(e.value.clone()),
+        Some(e) => ladder::allocator(
+            &e.layout,
+            layout,
+            e.value.clone(),
+            vmclock_gsi(m, layout),
+            &defaults["past_mmio64_memory"],
+        ),
+        None => None,
+    };
+    let has = |k: &str| v.as_ref().is_some_and(|v| v.get(k).is_some());
+    // Derive only for a Firecracker model with devices whose allocator lacks them.
+    let derive = ext.is_some()
+        || m.devices
+            .iter()
+            .any(|d| d.virtio.is_some() && matches!(d.transport, Some(Transport::Mmio { .. })));
+    let (legacy, msi) = (!has("gsi_legacy_allocator"), !has("gsi_msi_allocator"));
+    if let (Some(Value::Object(src)), Some(o)) = (v, out.as_object_mut()) {
+        for (k, x) in src {
+            o.insert(k, x);
+        }
+    }
+    if derive && legacy && out.get("gsi_legacy_allocator").is_some() {
+        let vmclock_held = ladder::rank(layout).is_none_or(|r| r > 2);
+        let used = m.devices.iter().filter_map(|d| match d.transport {
+            Some(Transport::Mmio { irq, .. }) => irq,
+            Some(Transport::Address { irq, .. })
+                if d.kind != DeviceKind::VmClock || vmclock_held =>
+            {
+                irq
+            }
+            _ => None,
+        });
+        derive_next_id(&mut out["gsi_legacy_allocator"], used);
+    }
+    if derive && msi && out.get("gsi_msi_allocator").is_some() {
+        let mut vectors = Vec::new();
+        for d in &m.devices {
+            if let Some(raw) = &d.raw
+                && raw.value["list"]
+                    .as_str()
+                    .is_some_and(|l| l.starts_with("pci."))
+            {
+                collect_vectors(&raw.value["state"], &mut vectors);
+            }
+        }
+        derive_next_id(&mut out["gsi_msi_allocator"], vectors.into_iter());
+    }
+    out
+}
+
+fn derive_next_id(alloc: &mut Value, used: impl Iterator<Item = u32>) {
+    let base = alloc["range_base"].as_u64().unwrap_or(0);
+    let end = alloc["range_end"].as_u64().unwrap_or(u64::from(u32::MAX));
+    let next = used
+        .map(u64::from)
+        .filter(|g| (base..=end).contains(g))
+        .max()
+        .map_or(base, |g| g + 1);
+    alloc["next_id"] = if next <= end {
+        serde_json::json!(next)
+    } else {
+        Value::Null
+    };
+}
+
+fn collect_vectors(v: &Value, out: &mut Vec<u32>) {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o {
+                match (k.as_str(), x) {
+                    ("vectors", Value::Array(a)) => out.extend(
+                        a.iter()
+                            .filter_map(Value::as_u64)
+                            .filter_map(|g| u32::try_from(g).ok()),
+                    ),
+                    _ => collect_vectors(x, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_vectors(x, out)),
+        _ => {}
+    }
+}

@@ -16,6 +16,8 @@ pub mod checks;
 mod convert_bitcode;
 mod convert_common;
 mod convert_v2_v5;
+mod device_config;
+mod ladder;
 pub mod v1;
 pub mod v10;
 pub mod v11;

@@ -320,13 +320,8 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
         huge_pages,
         caps,
         // Any bitcode-era layout's allocator extension (11.0.0's lacks the GSI allocators).
-        alloc: cc::value_as(&cb::alloc_value(m), KEY_ALLOC, LAYOUT)?,
+        alloc: cc::value_as(&cb::alloc_value(m, LAYOUT), KEY_ALLOC, LAYOUT)?,
     })
-}
-
-/// What Firecracker v1.16.1 records for a VM without devices, for state another producer lacks.
-fn defaults() -> Value {
-    serde_json::from_str(include_str!("defaults.json")).unwrap_or(Value::Null)
 }
 
 /// The fields [`x86_from_model`] / [`aarch64_from_model`] fill from Firecracker's defaults
@@ -336,26 +331,7 @@ pub fn invented(m: &Snapshot) -> Vec<String> {
 }
 
 fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
-    let d = defaults();
-    let vmgenid = match m.devices.iter().find_map(|d| d.vmgenid) {
-        Some(g) => VmGenIdState {
-            gsi: g.gsi,
-            addr: g.addr,
-        },
-        None => cc::value_as(&d["vmgenid"], "vmgenid", LAYOUT)?,
-    };
-    // Another layout's vmclock (8.0.0's has no GSI and a shorter page) is not taken over.
-    let vmclock = match m
-        .devices
-        .iter()
-        .filter(|d| d.kind == DeviceKind::VmClock)
-        .filter_map(|d| d.raw.as_ref())
-        .find(|r| r.layout == LAYOUT)
-    {
-        Some(c) => cc::value_as(&c.value, "devices.vmclock", LAYOUT)?,
-        None => cc::value_as(&d["vmclock"], "vmclock", LAYOUT)?,
-    };
-    Ok(AcpiDeviceManagerState { vmgenid, vmclock })
+    cb::acpi_from_model(m, LAYOUT)
 }
 
 fn serial_from_model(m: &Snapshot) -> Option<SerialState> {

@@ -3,7 +3,7 @@
 //! The same model places as format 10.0.0 (`v10::convert`). What differs:
 //! - the virtio devices sit in one enum variant: `Pci` ⇔ the `firecracker/pci_enabled`
 //!   extension (10.0.0's `pci_enabled`); device states of 9.0.0 / 10.0.0 models are rewritten
-//!   as 11.0.0's (`convert_bitcode::translate_device`);
+//!   as 11.0.0's (`ladder`);
 //! - the aarch64 serial console and RTC (`mmio_platform_state`) are model devices with an MMIO
 //!   transport and no raw state, so 10.0.0's `legacy_devices` and these map onto each other;
 //! - `resource_allocator` has no GSI allocators (a 10.0.0 model's are dropped; writing an

@@ -261,10 +261,8 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
     };
     // Another layout's allocator (10.0.0, the v1.14 layout) has a different shape and was made
     // by a different allocation order: only this layout's own is taken over.
-    let alloc = match m.extensions.get(KEY_ALLOC) {
-        Some(e) if e.layout == LAYOUT => cc::value_as(&e.value, KEY_ALLOC, LAYOUT)?,
-        _ => cc::value_as(&defaults()["resource_allocator"], KEY_ALLOC, LAYOUT)?,
-    };
+    let alloc = cc::alloc_for(m, LAYOUT, &defaults()["resource_allocator"]);
+    let alloc = cc::value_as(&alloc, KEY_ALLOC, LAYOUT)?;
     Ok(Common {
         boot: BootSourceConfig {
             kernel_image_path: b.kernel_image_path,

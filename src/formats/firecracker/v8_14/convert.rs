@@ -266,12 +266,8 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
             kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers),
         },
     };
-    // Another layout's allocator was made by another release's allocation order (and the v1.13
-    // one lacks `past_mmio64_memory`): only this layout's own is taken over.
-    let alloc = match m.extensions.get(KEY_ALLOC) {
-        Some(e) if e.layout == LAYOUT => cc::value_as(&e.value, KEY_ALLOC, LAYOUT)?,
-        _ => cc::value_as(&defaults()["resource_allocator"], KEY_ALLOC, LAYOUT)?,
-    };
+    let alloc = cc::alloc_for(m, LAYOUT, &defaults()["resource_allocator"]);
+    let alloc = cc::value_as(&alloc, KEY_ALLOC, LAYOUT)?;
     Ok(Common {
         boot: BootSourceConfig {
             kernel_image_path: b.kernel_image_path,
@@ -341,8 +337,8 @@ fn vmgenid_from_model(m: &Snapshot) -> Result<VmGenIdState, WriteError> {
 /// the address the model gives (another release's page content, e.g. 10.0.0's generation counter
 /// and flags, is not carried over), or at v1.14's default address.
 fn vmclock_from_model(m: &Snapshot) -> Result<VmClockState, WriteError> {
-    if let Some(v) = own_vmclock(m) {
-        return cc::value_as(v, "devices.vmclock", LAYOUT);
+    if let Some(v) = cc::vmclock_for(m, LAYOUT) {
+        return cc::value_as(&v, "devices.vmclock", LAYOUT);
     }
     let mut c: VmClockState = cc::value_as(&defaults()["vmclock"], "vmclock", LAYOUT)?;
     let addr = m

@@ -3,7 +3,7 @@
 //! The same model places as format 10.0.0 (`v10::convert`): what 9.0.0 lacks (the serial
 //! console's registers) is simply absent, and a model from 10.0.0 or 11.0.0 loses it on the way
 //! in. Device states of 10.0.0 / 11.0.0 models are rewritten as 9.0.0's
-//! (`convert_bitcode::translate_device`).
+//! (`ladder`).
 
 use super::aarch64 as arm;
 use super::devices::*;
