@@ -162,12 +162,55 @@ pub fn flatten(s: &Snapshot) -> Vec<(String, Value)> {
                         }
                     }
                 }
-                "devices" => walk("devices", "devices", &x, &mut out),
+                "devices" => {
+                    let view = match x {
+                        Value::Array(a) => Value::Array(a.into_iter().map(device_view).collect()),
+                        other => other,
+                    };
+                    walk("devices", "devices", &view, &mut out)
+                }
                 _ => walk(&k, &k, &x, &mut out),
             }
         }
     }
     out
+}
+
+/// A device as the diff names it: its typed configuration's fields directly under the device
+/// (`devices.block[rootfs].path_on_host`), its raw producer state without the leaves that only
+/// refer to that configuration and without the layout tag (a conversion changes it everywhere).
+fn device_view(mut d: Value) -> Value {
+    let Some(o) = d.as_object_mut() else {
+        return d;
+    };
+    if let Some(Value::Object(cfg)) = o.remove("config") {
+        for (_, inner) in cfg {
+            if let Value::Object(fields) = inner {
+                o.extend(fields);
+            }
+        }
+    }
+    if let Some(raw) = o.get_mut("raw").and_then(Value::as_object_mut) {
+        raw.remove("layout");
+        if let Some(v) = raw.get_mut("value") {
+            drop_refs(v);
+        }
+    }
+    d
+}
+
+fn drop_refs(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| {
+                !x.as_str()
+                    .is_some_and(|s| s.starts_with(crate::model::CONFIG_REF))
+            });
+            m.values_mut().for_each(drop_refs);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_refs),
+        _ => {}
+    }
 }
 
 fn walk(path: &str, name: &str, v: &Value, out: &mut Vec<(String, Value)>) {

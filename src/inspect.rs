@@ -355,6 +355,24 @@ fn render_platform(o: &mut String, p: &Platform) {
     }
 }
 
+/// A configuration value as `inspect` prints it (rate limiters as `bandwidth 1048576/100ms`).
+fn field_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => a.iter().map(field_text).collect::<Vec<_>>().join("+"),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, b)| {
+                let n = |f: &str| b.get(f).and_then(Value::as_u64).unwrap_or(0);
+                format!("{k} {}/{}ms", n("size"), n("refill_time"))
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        other => other.to_string(),
+    }
+}
+
 fn render_device(o: &mut String, d: &Device) {
     let t = match d.transport {
         Some(Transport::Mmio { addr, len, irq }) => format!(
@@ -383,6 +401,13 @@ fn render_device(o: &mut String, d: &Device) {
     }
     for (k, v) in &d.host {
         extra.push(format!("{k}={v}"));
+    }
+    if let Some(c) = &d.config {
+        extra.extend(
+            c.fields()
+                .iter()
+                .map(|(k, v)| format!("{k}={}", field_text(v))),
+        );
     }
     if let Some(u) = &d.uart {
         extra.push(format!(

@@ -14,6 +14,8 @@ pub mod codec;
 pub mod convert;
 pub mod demo;
 pub mod diff;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+pub mod edit;
 pub mod envelope;
 pub mod formats;
 pub mod inspect;

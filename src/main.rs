@@ -8,6 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod editcmd;
 mod memcmd;
 
 /// Inspect, verify and convert virtual-machine snapshot files.
@@ -38,6 +40,22 @@ enum Command {
         /// Do not check the CRC64 trailer (for damaged files).
         #[arg(long)]
         no_crc: bool,
+    },
+    /// Change named fields (the paths `diff` prints) and write the snapshot again in its own
+    /// format, every other byte unchanged: `--set 'devices.block[rootfs].path_on_host=/new'`,
+    /// `--set 'devices.net[eth0].host_dev_name=tap1'`, `--set 'vcpu[*].tsc_khz=host'`.
+    Edit {
+        /// The snapshot (state file or arcbox directory).
+        input: PathBuf,
+        /// The output.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// `PATH=VALUE`, repeatable.
+        #[arg(long = "set", required = true)]
+        sets: Vec<String>,
+        /// Print the changes as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Convert a state file to another layout through the model (exit 2 when refused).
     Convert {
@@ -1065,6 +1083,13 @@ fn main() -> ExitCode {
             provenance,
         } => run_diff(a, b, *json, *provenance),
         Command::Decode { vmstate, out } => run_decode(vmstate, out),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        Command::Edit {
+            input,
+            out,
+            sets,
+            json,
+        } => editcmd::run(input, out, sets, *json),
         Command::Encode {
             json_file,
             out,
