@@ -289,7 +289,7 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
             f.pages().map(|(i, d)| (i, d.to_vec())),
         );
         return Ok(Loaded {
-            model: f.to_model(),
+            model: normalized(f.to_model()),
             format: Target::Veridian,
             encoded: Encoded::File(veridian::write(&f)),
             memory: Some(pages),
@@ -299,7 +299,7 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
         let f = squib::read(bytes)
             .map_err(|e| ConvertError::Other(format!("squib state file: {e}")))?;
         return Ok(Loaded {
-            model: f.to_model(),
+            model: normalized(f.to_model()),
             format: Target::Squib,
             encoded: Encoded::File(squib::write(&f)),
             memory: None,
@@ -315,13 +315,20 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
     })
 }
 
+/// A model read from another format, with the Firecracker devices it carries in today's shape
+/// (see [`fc::normalize`]).
+fn normalized(mut m: Snapshot) -> Snapshot {
+    fc::normalize(&mut m);
+    m
+}
+
 /// An arcbox directory already read, as a [`Loaded`]; `name` labels its memory.
 pub fn load_arcbox(d: arcbox::ArcboxDir, name: &str) -> Loaded {
     let memory = d
         .has_memory()
         .then(|| pages_of(&format!("{name}/{}", d.memory_file_name()), d.memory()));
     Loaded {
-        model: d.to_model(),
+        model: normalized(d.to_model()),
         format: Target::Arcbox {
             lz4: d.state.compressed,
         },

@@ -112,8 +112,12 @@ fn every_fixture_writes_as_each_layout() {
     for p in real_states() {
         let m = fc::read(&std::fs::read(&p).unwrap()).unwrap().to_model();
         for layout in OURS {
-            let f = fc::from_model(&m, layout)
-                .unwrap_or_else(|e| panic!("{} as {layout:?}: {e}", p.display()));
+            let f = match fc::from_model(&m, layout) {
+                Ok(f) => f,
+                // The device fixtures' virtio-mem hotplug region has no place before v1.14.
+                Err(e) if e.to_string().contains("cannot hold the hotpluggable") => continue,
+                Err(e) => panic!("{} as {layout:?}: {e}", p.display()),
+            };
             let (_, back) = check(&f);
             assert_eq!(back.vcpus, m.vcpus, "{} as {layout:?}", p.display());
             assert_eq!(back.platform, m.platform, "{} as {layout:?}", p.display());
@@ -313,7 +317,13 @@ fn version_3_0_0_is_told_apart_by_strict_decode() {
             irq: Some(6)
         })
     );
-    assert_eq!(net.host["tap_if_name"], "tap0");
+    assert_eq!(
+        match &net.config {
+            Some(snaptool::model::DeviceConfig::Net(c)) => c.host_dev_name.as_deref(),
+            _ => None,
+        },
+        Some("tap0")
+    );
     // The same state under "4.0.0" is read by v1.10.1 alone.
     let (_, m4) = check(&f);
     assert_eq!(m4.provenance.releases, ["v1.10.1"]);
@@ -490,8 +500,14 @@ fn aarch64_states() {
     for layout in OURS.into_iter().chain([Layout::V6_0_0]) {
         let mut mm = m.clone();
         if matches!(layout, Layout::V5_0_0 | Layout::V6_0_0) {
-            let e = fc::from_model(&mm, layout).unwrap_err().to_string();
-            assert!(e.contains("not supported"), "{layout:?}: {e}");
+            // A 2.0.0–4.0.0 block device has no faithful 5.0.0 form: the writer leaves it out
+            // (and `convert` reports it as lost).
+            let f = fc::from_model(&mm, layout).unwrap_or_else(|e| panic!("{layout:?}: {e}"));
+            let kept = f.to_model().devices;
+            assert!(
+                kept.iter().all(|d| d.kind != DeviceKind::Block),
+                "{layout:?}"
+            );
             mm.devices.retain(|d| d.kind != DeviceKind::Block);
         }
         let f = fc::from_model(&mm, layout).unwrap_or_else(|e| panic!("{layout:?}: {e}"));

@@ -4,6 +4,8 @@ mod arcbox;
 mod cli;
 mod convert;
 mod corruption;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod devices;
 mod fc_v8;
 mod fc_v9_v11;
 mod golden;

@@ -73,8 +73,12 @@ fn every_fixture_converts_to_every_layout() {
         let bytes = std::fs::read(&p).unwrap();
         let m = fc::read(&bytes).unwrap().to_model();
         for info in fc::LAYOUTS {
-            let f = fc::from_model(&m, info.layout)
-                .unwrap_or_else(|e| panic!("{} as {}: {e}", p.display(), info.id));
+            let f = match fc::from_model(&m, info.layout) {
+                Ok(f) => f,
+                // The device fixtures' virtio-mem hotplug region has no place before v1.14.
+                Err(e) if e.to_string().contains("cannot hold the hotpluggable") => continue,
+                Err(e) => panic!("{} as {}: {e}", p.display(), info.id),
+            };
             let back = fc::read(&fc::write(&f).unwrap())
                 .unwrap_or_else(|e| panic!("{} as {}: {e}", p.display(), info.id))
                 .to_model();

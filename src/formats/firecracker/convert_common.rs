@@ -299,10 +299,11 @@ fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
 /// One device list entry (`VirtioDeviceState<T>` / `Connected*State` JSON) → model device.
 fn device_to_model(list: &str, transport: &str, layout: &str, dev: &Value) -> Device {
     let mut kind = kind_of_list(list);
+    // 5.0.0 and 6.0.0 call the MMDS slot `mmds_version`; the device is `mmds` in every layout.
     let mut id = dev
         .get("device_id")
         .and_then(Value::as_str)
-        .unwrap_or(list)
+        .unwrap_or(if list == "mmds_version" { "mmds" } else { list })
         .to_string();
     if list == "legacy_devices" {
         let t = dev.get("type_").cloned().unwrap_or(Value::Null);
@@ -421,32 +422,20 @@ pub(crate) fn devices_from_model(
         {
             (state, list.to_string())
         } else {
-            let state =
-                ladder::device(&raw.layout, layout, transport, list, state).ok_or_else(|| {
-                    WriteError::Model(format!(
-                        "device `{}` ({}): its {} state has no faithful {layout} form{}",
-                        d.id,
-                        d.kind.name(),
-                        raw.layout,
-                        match transport {
-                            "pci" =>
-                                " (the PCI transport state changed shape between these releases)",
-                            _ => "",
-                        }
-                    ))
-                })?;
+            // A device the target has no faithful form for is left out: a conversion's round
+            // trip then reports it as lost and is refused unless lossy conversions are allowed.
+            let Some(state) = ladder::device(&raw.layout, layout, transport, list, state) else {
+                continue;
+            };
             (state, ladder::list_name(&raw.layout, layout, list))
         };
         let list = list.as_str();
         match obj.get_mut(list) {
             Some(Value::Array(a)) => a.push(state),
             Some(slot) => *slot = state,
-            None => {
-                return Err(WriteError::Model(format!(
-                    "device `{}`: {layout} has no device list `{list}`",
-                    d.id
-                )));
-            }
+            // No list for this kind of device in the layout (a release before it): left out
+            // and reported by the conversion, as above.
+            None => {}
         }
     }
     Ok(Value::Object(obj))

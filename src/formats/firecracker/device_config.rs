@@ -240,6 +240,34 @@ fn resolve(v: &mut Value, fields: &Map<String, Value>, id: &str) -> Result<(), S
 /// Bound fields whose absence means `None` in the producer's state.
 const OPTIONAL: [&str; 3] = ["partuuid", "mtu", "socket"];
 
+/// Gives typed configurations to the Firecracker devices of a model that carry a layout's full
+/// state without one (a model written down by an older snaptool, e.g. inside another format's
+/// carried state), so every model of the same devices has the same shape.
+pub fn normalize(m: &mut Snapshot) {
+    let mut changed = false;
+    for d in &mut m.devices {
+        let Some(raw) = &mut d.raw else { continue };
+        if d.config.is_some() || !raw.layout.starts_with("firecracker-") {
+            continue;
+        }
+        let Some(state) = raw.value.get_mut("state") else {
+            continue;
+        };
+        let mut s = state.take();
+        let mut probe = Device::new(d.id.clone(), d.kind.clone());
+        bind(&mut probe, &mut s);
+        *state = s;
+        if probe.config.is_some() {
+            d.config = probe.config;
+            d.host.clear();
+            changed = true;
+        }
+    }
+    if changed {
+        link_mmds(&mut m.devices);
+    }
+}
+
 /// Records, on the MMDS device, the network interfaces MMDS answers on (those with an MMDS
 /// network stack).
 pub(crate) fn link_mmds(devices: &mut [Device]) {

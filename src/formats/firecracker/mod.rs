@@ -31,6 +31,8 @@ pub mod v8_14;
 pub mod v9;
 pub mod wire;
 
+pub use device_config::normalize;
+
 use crate::codec::bincode as bc;
 use crate::envelope::{self, EnvelopeError, Era, Header, Version};
 use crate::model::{Arch, Snapshot};
@@ -857,6 +859,21 @@ impl Layout {
 /// [`WriteError::Model`] when the model does not fit the layout.
 pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
     let info = layout.info();
+    let before_v1_14 = LAYOUTS.iter().position(|l| l.layout == layout)
+        < LAYOUTS
+            .iter()
+            .position(|l| l.layout == Layout::V8_0_0_V1_14);
+    if let Some(r) = m
+        .memory
+        .regions
+        .iter()
+        .find(|r| r.kind == crate::model::RegionKind::Hotpluggable && before_v1_14)
+    {
+        return Err(WriteError::Model(format!(
+            "{} cannot hold the hotpluggable memory region at 0x{:x} (virtio-mem came with v1.14)",
+            info.id, r.guest_addr
+        )));
+    }
     let state = match (layout, m.arch()) {
         (Layout::V1_0_0, Arch::X86_64) => State::V1X86(Box::new(v1::convert::x86_from_model(m)?)),
         (Layout::V1_0_0, Arch::Aarch64) => {

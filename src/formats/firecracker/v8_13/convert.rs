@@ -259,8 +259,7 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
             kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers),
         },
     };
-    // Another layout's allocator (10.0.0, the v1.14 layout) has a different shape and was made
-    // by a different allocation order: only this layout's own is taken over.
+    // Another layout's allocator moves along the ladder: it records this VM's allocations.
     let alloc = cc::alloc_for(m, LAYOUT, &defaults()["resource_allocator"]);
     let alloc = cc::value_as(&alloc, KEY_ALLOC, LAYOUT)?;
     Ok(Common {
@@ -283,11 +282,8 @@ fn defaults() -> Value {
 /// The fields [`x86_from_model`] / [`aarch64_from_model`] fill from Firecracker's defaults
 /// because the model does not carry them (empty for models read from a file of this layout).
 pub fn invented(m: &Snapshot) -> Vec<String> {
-    let own = m
-        .extensions
-        .get(KEY_ALLOC)
-        .is_some_and(|e| e.layout == LAYOUT);
-    if own {
+    // Another layout's allocator is carried over (see `convert_common::alloc_for`).
+    if m.extensions.contains_key(KEY_ALLOC) {
         Vec::new()
     } else {
         vec!["vm_state.resource_allocator (Firecracker v1.13.2's allocation for a VM without devices)".into()]

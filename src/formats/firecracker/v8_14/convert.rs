@@ -290,10 +290,7 @@ fn defaults() -> Value {
 /// because the model does not carry them (empty for models read from a file of this layout).
 pub fn invented(m: &Snapshot) -> Vec<String> {
     let mut out = Vec::new();
-    if m.extensions
-        .get(KEY_ALLOC)
-        .is_none_or(|e| e.layout != LAYOUT)
-    {
+    if !m.extensions.contains_key(KEY_ALLOC) {
         out.push(
             "vm_state.resource_allocator (Firecracker v1.14's allocation for a VM without devices)"
                 .into(),
@@ -304,23 +301,13 @@ pub fn invented(m: &Snapshot) -> Vec<String> {
             "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
         );
     }
-    if m.arch() == Arch::X86_64 && own_vmclock(m).is_none() {
+    if m.arch() == Arch::X86_64 && cc::vmclock_for(m, LAYOUT).is_none() {
         out.push(
             "device_states.acpi_state.vmclock.inner (Firecracker v1.14's initial vmclock page)"
                 .into(),
         );
     }
     out
-}
-
-/// The vmclock state this layout recorded, if the model carries one.
-fn own_vmclock(m: &Snapshot) -> Option<&Value> {
-    m.devices
-        .iter()
-        .filter(|d| d.kind == DeviceKind::VmClock)
-        .filter_map(|d| d.raw.as_ref())
-        .find(|r| r.layout == LAYOUT)
-        .map(|r| &r.value)
 }
 
 fn vmgenid_from_model(m: &Snapshot) -> Result<VmGenIdState, WriteError> {
