@@ -35,7 +35,7 @@ pub use device_config::{denormalize, normalize};
 
 use crate::codec::bincode as bc;
 use crate::envelope::{self, EnvelopeError, Era, Header, Version};
-use crate::model::{Arch, Snapshot};
+use crate::model::{Arch, RegionKind, Snapshot};
 use serde::{Serialize, de::DeserializeOwned};
 use thiserror::Error;
 use wire::SnapshotHdr;
@@ -863,17 +863,44 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
         < LAYOUTS
             .iter()
             .position(|l| l.layout == Layout::V8_0_0_V1_14);
-    if let Some(r) = m
-        .memory
-        .regions
-        .iter()
-        .find(|r| r.kind == crate::model::RegionKind::Hotpluggable && before_v1_14)
+    // Before v1.14 there is no hotplug memory. A hotplug area after boot memory in the memory
+    // file is left out (boot memory keeps its file offsets; `convert` reports the area and its
+    // virtio-mem device as lost); one in between cannot be.
+    let trimmed;
+    let m = if before_v1_14
+        && m.memory
+            .regions
+            .iter()
+            .any(|r| r.kind == RegionKind::Hotpluggable)
     {
-        return Err(WriteError::Model(format!(
-            "{} cannot hold the hotpluggable memory region at 0x{:x} (virtio-mem came with v1.14)",
-            info.id, r.guest_addr
-        )));
-    }
+        let boot_end = m
+            .memory
+            .regions
+            .iter()
+            .filter(|r| r.kind != RegionKind::Hotpluggable)
+            .map(|r| r.file_offset.saturating_add(r.size))
+            .max()
+            .unwrap_or(0);
+        if let Some(r) = m
+            .memory
+            .regions
+            .iter()
+            .find(|r| r.kind == RegionKind::Hotpluggable && r.file_offset < boot_end)
+        {
+            return Err(WriteError::Model(format!(
+                "{} cannot hold the hotpluggable memory region at 0x{:x}, which lies between boot memory regions in the memory file (virtio-mem came with v1.14)",
+                info.id, r.guest_addr
+            )));
+        }
+        let mut c = m.clone();
+        c.memory
+            .regions
+            .retain(|r| r.kind != RegionKind::Hotpluggable);
+        trimmed = c;
+        &trimmed
+    } else {
+        m
+    };
     let state = match (layout, m.arch()) {
         (Layout::V1_0_0, Arch::X86_64) => State::V1X86(Box::new(v1::convert::x86_from_model(m)?)),
         (Layout::V1_0_0, Arch::Aarch64) => {
