@@ -570,6 +570,7 @@ pub fn merge(info: &SnapshotInfo, st: &VmSnapshot) -> (Snapshot, Vec<String>) {
             foreign.insert(i.to_string(), to_hex(&v.extra_state).into());
         }
     }
+    crate::formats::firecracker::normalize(&mut m);
     if !foreign.is_empty() {
         m.extensions.insert(
             KEY_FOREIGN.into(),
@@ -820,7 +821,7 @@ pub fn build(m: &Snapshot, compressed: bool) -> Result<Built, String> {
                 vm: m.vm.clone(),
                 memory: m.memory.clone(),
                 platform: m.platform.clone(),
-                devices: m.devices.clone(),
+                devices: crate::formats::firecracker::denormalize(&m.devices),
                 extensions: m.extensions.clone(),
                 info: info.clone(),
             })

@@ -296,6 +296,31 @@ fn transport_to_model(dev: &Value, list_kind: &str) -> Option<Transport> {
     })
 }
 
+/// The host resources a device entry names (`disk_path`, `tap_if_name`, `uds_path`,
+/// `socket_path`, `path_on_host`; a vsock's `path` as `uds_path`): the untyped form, kept for
+/// models written down for other formats to carry.
+pub(crate) fn host_bindings(
+    dev: &Value,
+    kind: &DeviceKind,
+) -> std::collections::BTreeMap<String, String> {
+    let mut host = std::collections::BTreeMap::new();
+    for key in [
+        "disk_path",
+        "tap_if_name",
+        "uds_path",
+        "socket_path",
+        "path_on_host",
+    ] {
+        if let Some(s) = find(dev, key).and_then(Value::as_str) {
+            host.insert(key.to_string(), s.to_string());
+        }
+    }
+    if let (DeviceKind::Vsock, Some(Value::String(p))) = (kind, find(dev, "path")) {
+        host.insert("uds_path".into(), p.clone());
+    }
+    host
+}
+
 /// One device list entry (`VirtioDeviceState<T>` / `Connected*State` JSON) → model device.
 fn device_to_model(list: &str, transport: &str, layout: &str, dev: &Value) -> Device {
     let mut kind = kind_of_list(list);
@@ -323,17 +348,7 @@ fn device_to_model(list: &str, transport: &str, layout: &str, dev: &Value) -> De
     let mut state = dev.clone();
     super::device_config::bind(&mut d, &mut state);
     if d.config.is_none() {
-        for key in [
-            "disk_path",
-            "tap_if_name",
-            "uds_path",
-            "socket_path",
-            "path_on_host",
-        ] {
-            if let Some(s) = find(dev, key).and_then(Value::as_str) {
-                d.host.insert(key.to_string(), s.to_string());
-            }
-        }
+        d.host = host_bindings(dev, &d.kind);
     }
     let mut raw = Map::new();
     raw.insert("list".into(), Value::String(format!("{transport}.{list}")));

@@ -268,6 +268,33 @@ pub fn normalize(m: &mut Snapshot) {
     }
 }
 
+/// The devices as another format carries them: each Firecracker device's state with its
+/// configured values in place and no typed configuration (the form [`normalize`] reads), so
+/// what a carried blob holds does not depend on how this version of the model types devices.
+pub fn denormalize(devices: &[Device]) -> Vec<Device> {
+    devices
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            let Some(raw) = &mut d.raw else { return d };
+            if d.config.is_none() || !raw.layout.starts_with("firecracker-") {
+                return d;
+            }
+            if let Some(state) = raw.value.get_mut("state") {
+                let probe = Device {
+                    config: d.config.clone(),
+                    ..Device::new(d.id.clone(), d.kind.clone())
+                };
+                if unbind(&probe, state).is_ok() {
+                    d.host = super::convert_common::host_bindings(state, &d.kind);
+                    d.config = None;
+                }
+            }
+            d
+        })
+        .collect()
+}
+
 /// Records, on the MMDS device, the network interfaces MMDS answers on (those with an MMDS
 /// network stack).
 pub(crate) fn link_mmds(devices: &mut [Device]) {

@@ -31,7 +31,7 @@ pub mod v8_14;
 pub mod v9;
 pub mod wire;
 
-pub use device_config::normalize;
+pub use device_config::{denormalize, normalize};
 
 use crate::codec::bincode as bc;
 use crate::envelope::{self, EnvelopeError, Era, Header, Version};

@@ -153,6 +153,7 @@ pub(super) fn to_model(f: &SquibFile) -> Snapshot {
     {
         let placeholder = c.placeholder_gic && rest.gic_state.bytes == PLACEHOLDER_GIC;
         let mut m = merge(c.model, &expected, &rest, &f.version);
+        crate::formats::firecracker::normalize(&mut m);
         if placeholder {
             m.extensions.insert(
                 EXT_GIC_PLACEHOLDER.into(),
@@ -659,6 +660,7 @@ pub fn from_model(
             ));
         }
         model.provenance = provenance(VERSION);
+        model.devices = crate::formats::firecracker::denormalize(&model.devices);
         let carry = Carry {
             snaptool: CARRY_FORMAT.into(),
             version: CARRY_VERSION,
