@@ -16,8 +16,8 @@ use crate::diff::{self, Change};
 use crate::formats::firecracker as fc;
 use crate::memory::MemoryImage;
 pub use crate::registry::{
-    Encoded, LOAD_LIMIT, Loaded, Target, encode_model, encode_to, load, load_arcbox, load_path,
-    parse_target, read_state_file,
+    Encoded, LOAD_LIMIT, Loaded, Target, encode_model, encode_to, load, load_path, parse_target,
+    read_state_file,
 };
 use crate::registry::{encode_like, encode_with, reload};
 use serde::Serialize;
@@ -57,7 +57,7 @@ impl ConversionReport {
             "{} -> {}: {}\n",
             self.from,
             self.to,
-            if self.lossless && self.from.starts_with("arcbox") {
+            if self.lossless && crate::registry::is_directory_format(&self.from) {
                 "lossless (converting back gives the same model and memory)"
             } else if self.lossless {
                 "lossless (converting back gives the input byte for byte)"
@@ -148,9 +148,10 @@ pub fn convert(
     let c = convert_loaded(&src, target, memory, allow_lossy)?;
     match c.output {
         Encoded::File(b) => Ok((b, c.report)),
-        Encoded::Arcbox(_) => Err(ConvertError::Other(
-            "an arcbox snapshot is a directory; use convert_loaded".into(),
-        )),
+        _ => Err(ConvertError::Other(format!(
+            "a {} snapshot is a directory; use convert_loaded",
+            target.id()
+        ))),
     }
 }
 

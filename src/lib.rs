@@ -28,6 +28,7 @@ pub mod kvm_abi;
 pub mod memory;
 pub mod model;
 pub mod registry;
+pub mod report;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 pub mod runner;
 pub mod verify;

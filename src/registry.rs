@@ -360,6 +360,11 @@ pub(crate) fn reload(e: &Encoded) -> Result<Loaded, ConvertError> {
     }
 }
 
+/// Whether the format with layout id `id` is a directory (compared by content, not bytes).
+pub fn is_directory_format(id: &str) -> bool {
+    id.starts_with("arcbox")
+}
+
 /// Model paths that say where a snapshot came from rather than what it is: `provenance` and the
 /// formats' extensions of that kind (a VeridianOS blob's `source`). `diff` leaves them out.
 pub const PROVENANCE_KEYS: &[&str] = &["provenance", "extensions[veridian/source]"];

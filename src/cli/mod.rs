@@ -26,11 +26,6 @@ pub fn read_state(path: &Path) -> Result<Vec<u8>> {
     snaptool::convert::read_state_file(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-pub fn mem_size(path: &Path) -> Result<u64> {
-    Ok(std::fs::metadata(path)
-        .with_context(|| format!("{}", path.display()))?
-        .len())
-}
 
 pub fn print(s: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
@@ -40,6 +35,7 @@ pub fn print(s: &str) -> Result<()> {
 }
 
 /// A temporary output file in `dir`, readable by everyone like a file `create` would make.
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 pub fn new_output(dir: &Path) -> Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}", dir.display()))?;
