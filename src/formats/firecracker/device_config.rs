@@ -139,8 +139,8 @@ fn extract(kind: &DeviceKind, s: &Value) -> Option<DeviceConfig> {
             uds_path: text(find(s, "uds_path").or_else(|| find(s, "path"))),
         }),
         DeviceKind::Balloon => DeviceConfig::Balloon(BalloonConfig {
-            amount_mib: num(find(s, "num_pages")).map(|p| p * 4096 >> 20),
-            actual_mib: num(find(s, "actual_pages")).map(|p| p * 4096 >> 20),
+            amount_mib: num(find(s, "num_pages")).map(|p| p.saturating_mul(4096) >> 20),
+            actual_mib: num(find(s, "actual_pages")).map(|p| p.saturating_mul(4096) >> 20),
             deflate_on_oom: bit(f, 2),
             stats_polling_interval_s: num(find(s, "stats_polling_interval_s")),
             free_page_hinting: bit(f, 3),
