@@ -81,4 +81,3 @@ impl std::fmt::Display for Finding {
         Ok(())
     }
 }
-

@@ -26,7 +26,6 @@ pub fn read_state(path: &Path) -> Result<Vec<u8>> {
     snaptool::convert::read_state_file(path).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-
 pub fn print(s: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(s.as_bytes())?;

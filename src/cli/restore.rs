@@ -1,11 +1,13 @@
 //! `restore`, `run` and `demo`: the KVM runner.
 
-use super::memcmd;
-use super::{code, print, read_state};
+use super::convert::load_any;
+use super::{code, new_output, print, write_atomic};
 use anyhow::{Context, Result};
 use snaptool::memory;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Runs `restore`.
 pub fn run_restore(
     vmstate: &Path,
     mem: Option<&Path>,
@@ -137,6 +139,7 @@ pub fn raw_memory(path: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Runs `run`.
 pub fn run_run(
     kernel: Option<&Path>,
     mem_size: u64,
@@ -215,6 +218,7 @@ pub fn run_run(
     Ok(code::OK)
 }
 
+/// Runs `demo`.
 pub fn run_demo(json: bool) -> Result<u8> {
     let dir = tempfile::tempdir()?;
     let rows = snaptool::demo::demo(dir.path(), 10, 10)?;

@@ -141,10 +141,7 @@ fn a_downgrade_to_v1_15_names_exactly_the_missing_fields() {
         panic!("not refused")
     };
     let lost: Vec<&str> = r.lost.iter().map(|c| c.path.as_str()).collect();
-    assert!(
-        lost.iter().any(|p| *p == "devices.net[eth0].mtu"),
-        "{lost:?}"
-    );
+    assert!(lost.contains(&"devices.net[eth0].mtu"), "{lost:?}");
     assert!(
         lost.iter().any(|p| p.starts_with("devices.pmem[pmem0]")),
         "{lost:?}"
