@@ -16,6 +16,7 @@ pub mod demo;
 pub mod diff;
 pub mod envelope;
 pub mod formats;
+pub mod hostcheck;
 pub mod inspect;
 pub mod kvm_abi;
 pub mod memory;

@@ -184,6 +184,20 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check on this host whether a snapshot will restore here: CPU vendor, CPUID features,
+    /// TSC rate, XSAVE, MSRs, KVM capabilities, vCPU count and memory against this host's KVM
+    /// (exit 1 with findings, 2 when the host cannot be checked, e.g. no /dev/kvm).
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    CheckHost {
+        /// The state file or arcbox snapshot directory.
+        vmstate: PathBuf,
+        /// The guest memory file beside it (checked to cover the memory regions).
+        #[arg(long)]
+        mem: Option<PathBuf>,
+        /// Print the report as JSON (`findings` as `verify --json` has them).
+        #[arg(long)]
+        json: bool,
+    },
     /// Restore a snapshot into a KVM VM, resume it and print what the guest writes to COM1.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     Restore {
@@ -508,6 +522,40 @@ fn run_verify(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
         }
         s.push_str(&format!("{name}: {}\n", report.summary()));
         print(&s)?;
+    }
+    Ok(if report.clean {
+        code::OK
+    } else {
+        code::FINDINGS
+    })
+}
+
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn run_check_host(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
+    use snaptool::hostcheck;
+    let name = vmstate.display().to_string();
+    let loaded = load_any(vmstate)?;
+    let (host, mut findings) =
+        hostcheck::check_host(&loaded.model).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    if let Some(p) = mem {
+        let len = mem_size(p)?;
+        findings.extend(hostcheck::check_memory_file(
+            &loaded.model,
+            &p.display().to_string(),
+            len,
+        ));
+    }
+    let report = hostcheck::Report::new(
+        &name,
+        loaded.format.id(),
+        loaded.model.arch(),
+        &host,
+        findings,
+    );
+    if json {
+        print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    } else {
+        print(&report.render())?;
     }
     Ok(if report.clean {
         code::OK
@@ -1107,6 +1155,10 @@ fn main() -> ExitCode {
             json,
         } => memcmd::convert(input, out, to, *page_size, *level, *json),
         Command::Verify { vmstate, mem, json } => run_verify(vmstate, mem.as_deref(), *json),
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        Command::CheckHost { vmstate, mem, json } => {
+            run_check_host(vmstate, mem.as_deref(), *json)
+        }
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         Command::Restore {
             vmstate,
