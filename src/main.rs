@@ -219,6 +219,10 @@ enum Command {
         /// Print a JSON report (with the output) instead of the raw output.
         #[arg(long)]
         json: bool,
+        /// Refuse (exit 1, before touching KVM) when `check-host` finds an error; by default
+        /// its findings are printed as warnings and the restore goes on.
+        #[arg(long)]
+        refuse_host_mismatch: bool,
     },
     /// Boot a kernel (default: the built-in guest) in KVM and snapshot it mid-run.
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -568,10 +572,10 @@ fn run_check_host(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> 
 fn run_restore(
     vmstate: &Path,
     mem: Option<&Path>,
-    lines: Option<usize>,
-    timeout: f64,
+    (lines, timeout): (Option<usize>, f64),
     expect: Option<&Path>,
     json: bool,
+    refuse_host_mismatch: bool,
 ) -> Result<u8> {
     use snaptool::runner::{self, RunOptions, StopReason};
     let name = vmstate.display().to_string();
@@ -583,6 +587,34 @@ fn run_restore(
             model.arch().name(),
             loaded.format.id()
         );
+    }
+    // What `check-host` finds, before KVM is touched: warnings unless the user asked to refuse.
+    let host_findings = match snaptool::hostcheck::check_host(&model) {
+        Ok((_, f)) => f,
+        Err(e) => {
+            eprintln!("snaptool: warning: {name}: this host was not checked: {e}");
+            Vec::new()
+        }
+    };
+    if !json {
+        for f in &host_findings {
+            eprintln!("snaptool: check-host: {name}: {f}");
+        }
+    }
+    let host_errors = host_findings
+        .iter()
+        .filter(|f| f.severity == verify::Severity::Error)
+        .count();
+    if refuse_host_mismatch && host_errors > 0 {
+        if json {
+            let v =
+                serde_json::json!({"file": name, "refused": true, "host_findings": host_findings});
+            print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        }
+        eprintln!(
+            "snaptool: {name}: refused: check-host found {host_errors} error(s) on this host (--refuse-host-mismatch)"
+        );
+        return Ok(code::FINDINGS);
     }
     // A file that carries its own pages is restored from them unless --mem is given.
     let embedded = match (mem, &loaded.memory) {
@@ -637,6 +669,7 @@ fn run_restore(
             "file": name,
             "memory_file": mem.display().to_string(),
             "report": report,
+            "host_findings": host_findings,
             "output": String::from_utf8_lossy(&captured),
         });
         print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
@@ -1156,9 +1189,7 @@ fn main() -> ExitCode {
         } => memcmd::convert(input, out, to, *page_size, *level, *json),
         Command::Verify { vmstate, mem, json } => run_verify(vmstate, mem.as_deref(), *json),
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-        Command::CheckHost { vmstate, mem, json } => {
-            run_check_host(vmstate, mem.as_deref(), *json)
-        }
+        Command::CheckHost { vmstate, mem, json } => run_check_host(vmstate, mem.as_deref(), *json),
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         Command::Restore {
             vmstate,
@@ -1167,13 +1198,14 @@ fn main() -> ExitCode {
             timeout,
             expect,
             json,
+            refuse_host_mismatch,
         } => run_restore(
             vmstate,
             mem.as_deref(),
-            *lines,
-            *timeout,
+            (*lines, *timeout),
             expect.as_deref(),
             *json,
+            *refuse_host_mismatch,
         ),
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         Command::Run {

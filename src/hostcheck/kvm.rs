@@ -235,15 +235,14 @@ fn mem_total() -> Option<u64> {
 /// # Errors
 /// As [`query_host`]: the host could not be queried.
 pub fn check_host(s: &Snapshot) -> Result<(HostInfo, Vec<Finding>), HostError> {
-    let extra: Vec<u32> = s
-        .vm
-        .kvm_cap_modifiers
-        .iter()
-        .filter_map(|m| match m {
-            KvmCapModifier::Add(c) => Some(*c),
-            KvmCapModifier::Remove(_) => None,
-        })
-        .collect();
+    let extra: Vec<u32> =
+        s.vm.kvm_cap_modifiers
+            .iter()
+            .filter_map(|m| match m {
+                KvmCapModifier::Add(c) => Some(*c),
+                KvmCapModifier::Remove(_) => None,
+            })
+            .collect();
     let host = query_host(&extra, Some(s))?;
     let findings = super::check(s, &host);
     Ok((host, findings))

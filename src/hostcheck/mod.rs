@@ -372,7 +372,10 @@ fn check_vm(s: &Snapshot, host: &HostInfo, out: &mut Vec<Finding>) {
     for m in &s.vm.kvm_cap_modifiers {
         if let KvmCapModifier::Add(c) = m {
             if !wanted.iter().any(|w| w.0 == *c) {
-                wanted.push((*c, format!("KVM capability {c} (required by the CPU template)")));
+                wanted.push((
+                    *c,
+                    format!("KVM capability {c} (required by the CPU template)"),
+                ));
             }
         }
     }

@@ -7,6 +7,7 @@ mod corruption;
 mod fc_v8;
 mod fc_v9_v11;
 mod golden;
+mod hostcheck;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;
