@@ -184,7 +184,7 @@ pub fn query_host(extra_caps: &[u32], snapshot: Option<&Snapshot>) -> Result<Hos
             .unwrap_or_default(),
         Err(_) => Vec::new(),
     };
-    drop(vcpu);
+    let mut vcpu_fds = vec![vcpu];
     let mut vcpu_trials = Vec::new();
     let vcpus = snapshot.map_or(&[][..], |s| &s.vcpus[..]);
     for (i, v) in vcpus.iter().enumerate().take(max_vcpus.max(1)) {
@@ -202,8 +202,11 @@ pub fn query_host(extra_caps: &[u32], snapshot: Option<&Snapshot>) -> Result<Hos
             cpuid_error,
             unknown_msrs: unreadable_msrs(&fd, &indices),
         });
+        vcpu_fds.push(fd);
     }
-    drop(vm);
+    // Tearing a VM down takes the kernel milliseconds (over 10 on nested hosts); `restore`
+    // asks before it creates its own VM, so the throwaway one goes away in the background.
+    std::thread::spawn(move || drop((vcpu_fds, vm)));
     Ok(HostInfo {
         vendor: super::cpuid::vendor(&supported_cpuid),
         supported_cpuid,
