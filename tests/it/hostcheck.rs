@@ -458,6 +458,49 @@ mod on_this_host {
         assert!(seen >= 5, "only {seen} fixtures checked");
     }
 
+    /// `--mem` shorter than the regions: an error finding naming the file; a file that is
+    /// long enough adds nothing. An unreadable snapshot: exit 2.
+    #[test]
+    fn memory_file_given_with_mem() {
+        if !kvm_available() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let state = runner_snapshot(dir.path());
+        let mem = state.with_file_name("mem");
+        let short = dir.path().join("short");
+        std::fs::write(&short, [0u8; 4096]).unwrap();
+        let o = snaptool(&[
+            "check-host",
+            state.to_str().unwrap(),
+            "--mem",
+            short.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("error[memory-file-size]") && text.contains("short is 4096 bytes"),
+            "{text}"
+        );
+        let o = snaptool(&[
+            "check-host",
+            state.to_str().unwrap(),
+            "--mem",
+            mem.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let o = snaptool(&[
+            "check-host",
+            "fixtures/malformed/fc-6.0.0-bad-magic.vmstate",
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+    }
+
     /// decode → set every bit of CPUID leaf 7.0 EBX → encode: flagged by leaf, subleaf,
     /// register, bit and name, exit 1.
     #[test]
