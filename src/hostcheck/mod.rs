@@ -326,6 +326,7 @@ fn merge(list: Vec<VcpuFinding>, n: usize) -> Vec<Finding> {
     out
 }
 
+/// The checks of the VM as a whole: vCPU count, memory, KVM capabilities.
 fn check_vm(s: &Snapshot, host: &HostInfo, out: &mut Vec<Finding>) {
     let n = s.vcpus.len();
     if host.max_vcpus > 0 && n > host.max_vcpus {
@@ -394,7 +395,7 @@ fn check_vm(s: &Snapshot, host: &HostInfo, out: &mut Vec<Finding>) {
     }
 }
 
-/// Names the bits of `mask` as XSAVE components (`avx`, `avx512_opmask`, ... or `bit N`).
+/// Names the bits of `mask` as XSAVE components (`avx`, `avx512_opmask`, ... or `component N`).
 fn xstate_names(mask: u64) -> String {
     (0..64)
         .filter(|b| mask & (1u64 << b) != 0)
@@ -411,6 +412,7 @@ fn xstate_names(mask: u64) -> String {
         .join(", ")
 }
 
+/// Every check of one x86_64 vCPU.
 fn check_vcpu(i: usize, v: &X86Vcpu, host: &HostInfo, out: &mut Vec<VcpuFinding>) {
     let mut push = |severity, code, sub: String, message: String| {
         out.push(VcpuFinding {
@@ -421,6 +423,20 @@ fn check_vcpu(i: usize, v: &X86Vcpu, host: &HostInfo, out: &mut Vec<VcpuFinding>
             message,
         })
     };
+    check_vendor(v, host, &mut push);
+    check_cpuid(v, host, &mut push);
+    check_phys_bits(v, host, &mut push);
+    check_tsc(v, host, &mut push);
+    check_xsave(v, host, &mut push);
+    check_msrs(i, v, host, &mut push);
+}
+
+/// The CPU vendor string of CPUID leaf 0.
+fn check_vendor(
+    v: &X86Vcpu,
+    host: &HostInfo,
+    push: &mut impl FnMut(Severity, &'static str, String, String),
+) {
     // CPU vendor.
     if let (Some(guest), Some(hostv)) = (cpuid::vendor(&v.cpuid), host.vendor.as_deref()) {
         if guest != hostv {
@@ -438,6 +454,14 @@ fn check_vcpu(i: usize, v: &X86Vcpu, host: &HostInfo, out: &mut Vec<VcpuFinding>
             );
         }
     }
+}
+
+/// The feature bits of the table in [`cpuid`], against what the host offers.
+fn check_cpuid(
+    v: &X86Vcpu,
+    host: &HostInfo,
+    push: &mut impl FnMut(Severity, &'static str, String, String),
+) {
     // CPUID feature bits.
     for (leaf, subleaf, reg, mask) in cpuid::compared_registers() {
         let Some(g) = cpuid::entry(&v.cpuid, leaf, subleaf) else {
@@ -484,6 +508,14 @@ fn check_vcpu(i: usize, v: &X86Vcpu, host: &HostInfo, out: &mut Vec<VcpuFinding>
             );
         }
     }
+}
+
+/// The guest physical address width (CPUID leaf 0x80000008 EAX[7:0]).
+fn check_phys_bits(
+    v: &X86Vcpu,
+    host: &HostInfo,
+    push: &mut impl FnMut(Severity, &'static str, String, String),
+) {
     // Physical address width.
     let bits = |e: Option<&CpuidEntry>| e.map(|e| e.eax & 0xff).filter(|&b| b > 0);
     if let (Some(g), Some(h)) = (
@@ -503,7 +535,14 @@ fn check_vcpu(i: usize, v: &X86Vcpu, host: &HostInfo, out: &mut Vec<VcpuFinding>
             );
         }
     }
-    check_tsc(v, host, &mut push);
+}
+
+/// XCR0 and the XSAVE area against the host's supported XCR0 and `KVM_CAP_XSAVE2`.
+fn check_xsave(
+    v: &X86Vcpu,
+    host: &HostInfo,
+    push: &mut impl FnMut(Severity, &'static str, String, String),
+) {
     // XCR0 and the XSAVE area.
     if let Some(supported) = host.supported_xcr0() {
         let xcr0 = v
@@ -570,9 +609,9 @@ fn check_vcpu(i: usize, v: &X86Vcpu, host: &HostInfo, out: &mut Vec<VcpuFinding>
             );
         }
     }
-    check_msrs(i, v, host, &mut push);
 }
 
+/// The guest TSC rate against the host's and whether KVM can scale to it.
 fn check_tsc(
     v: &X86Vcpu,
     host: &HostInfo,
@@ -634,6 +673,7 @@ fn check_tsc(
 /// Feature MSRs whose value KVM checks against its own when a VMM sets them.
 const CHECKED_FEATURE_MSRS: &[u32] = &[0x10a, 0x345];
 
+/// The MSRs the snapshot restores, against the throwaway vCPU's answers and the feature MSRs.
 fn check_msrs(
     i: usize,
     v: &X86Vcpu,
