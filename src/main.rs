@@ -110,6 +110,10 @@ fn main() -> ExitCode {
             cli::verify::run_verify(vmstate, mem.as_deref(), *json)
         }
         #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+        Command::CheckHost { vmstate, mem, json } => {
+            cli::restore::run_check_host(vmstate, mem.as_deref(), *json)
+        }
+        #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
         Command::Restore {
             vmstate,
             mem,
@@ -117,13 +121,14 @@ fn main() -> ExitCode {
             timeout,
             expect,
             json,
+            refuse_host_mismatch,
         } => cli::restore::run_restore(
             vmstate,
             mem.as_deref(),
-            *lines,
-            *timeout,
+            (*lines, *timeout),
             expect.as_deref(),
             *json,
+            *refuse_host_mismatch,
         ),
         #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
         Command::Run {

@@ -194,6 +194,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check on this host whether a snapshot will restore here: CPU vendor, CPUID features,
+    /// TSC rate, XSAVE, MSRs, KVM capabilities, vCPU count and memory against this host's KVM
+    /// (exit 1 with findings, 2 when the host cannot be checked, e.g. no /dev/kvm).
+    #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+    CheckHost {
+        /// The state file or arcbox snapshot directory.
+        vmstate: PathBuf,
+        /// The guest memory file beside it (checked to cover the memory regions).
+        #[arg(long)]
+        mem: Option<PathBuf>,
+        /// Print the report as JSON (`findings` as `verify --json` has them).
+        #[arg(long)]
+        json: bool,
+    },
     /// Restore a snapshot into a KVM VM, resume it and print what the guest writes to COM1.
     #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
     Restore {
@@ -215,6 +229,10 @@ pub enum Command {
         /// Print a JSON report (with the output) instead of the raw output.
         #[arg(long)]
         json: bool,
+        /// Refuse (exit 1, before touching KVM) when `check-host` finds an error; by default
+        /// its findings are printed as warnings and the restore goes on.
+        #[arg(long)]
+        refuse_host_mismatch: bool,
     },
     /// Boot a kernel (default: the built-in guest) in KVM and snapshot it mid-run.
     #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]

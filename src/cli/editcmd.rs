@@ -45,7 +45,7 @@ pub fn run(input: &Path, out: &Path, sets: &[String], json: bool) -> Result<u8> 
 
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 fn host_tsc_khz() -> Result<u32, String> {
-    snaptool::runner::host_tsc_khz()
+    snaptool::hostcheck::host_tsc_khz().map_err(|e| e.to_string())
 }
 
 #[cfg(not(all(feature = "kvm", target_os = "linux", target_arch = "x86_64")))]

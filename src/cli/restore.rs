@@ -7,14 +7,50 @@ use snaptool::memory;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Runs `check-host`: will this snapshot restore on this host?
+pub fn run_check_host(vmstate: &Path, mem: Option<&Path>, json: bool) -> Result<u8> {
+    use snaptool::hostcheck;
+    let name = vmstate.display().to_string();
+    let loaded = load_any(vmstate)?;
+    let (host, mut findings) =
+        hostcheck::check_host(&loaded.model).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    if let Some(p) = mem {
+        let len = std::fs::metadata(p)
+            .with_context(|| p.display().to_string())?
+            .len();
+        findings.extend(hostcheck::check_memory_file(
+            &loaded.model,
+            &p.display().to_string(),
+            len,
+        ));
+    }
+    let report = hostcheck::Report::new(
+        &name,
+        loaded.format.id(),
+        loaded.model.arch(),
+        &host,
+        findings,
+    );
+    if json {
+        print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
+    } else {
+        print(&report.render())?;
+    }
+    Ok(if report.clean {
+        code::OK
+    } else {
+        code::FINDINGS
+    })
+}
+
 /// Runs `restore`.
 pub fn run_restore(
     vmstate: &Path,
     mem: Option<&Path>,
-    lines: Option<usize>,
-    timeout: f64,
+    (lines, timeout): (Option<usize>, f64),
     expect: Option<&Path>,
     json: bool,
+    refuse_host_mismatch: bool,
 ) -> Result<u8> {
     use snaptool::runner::{self, RunOptions, StopReason};
     let name = vmstate.display().to_string();
@@ -26,6 +62,31 @@ pub fn run_restore(
             model.arch().name(),
             loaded.format.id()
         );
+    }
+    // What `check-host` finds, before KVM is touched: warnings unless the user asked to refuse.
+    let host_findings = match snaptool::hostcheck::check_host(&model) {
+        Ok((_, f)) => f,
+        Err(e) => {
+            eprintln!("snaptool: warning: {name}: this host was not checked: {e}");
+            Vec::new()
+        }
+    };
+    if !json {
+        for f in &host_findings {
+            eprintln!("snaptool: check-host: {name}: {f}");
+        }
+    }
+    let host_errors = snaptool::registry::errors(&host_findings);
+    if refuse_host_mismatch && host_errors > 0 {
+        if json {
+            let v =
+                serde_json::json!({"file": name, "refused": true, "host_findings": host_findings});
+            print(&(serde_json::to_string_pretty(&v)? + "\n"))?;
+        }
+        eprintln!(
+            "snaptool: {name}: refused: check-host found {host_errors} error(s) on this host (--refuse-host-mismatch)"
+        );
+        return Ok(code::FINDINGS);
     }
     // A file that carries its own pages is restored from them unless --mem is given.
     let embedded = match (mem, &loaded.memory) {
@@ -80,6 +141,7 @@ pub fn run_restore(
             "file": name,
             "memory_file": mem.display().to_string(),
             "report": report,
+            "host_findings": host_findings,
             "output": String::from_utf8_lossy(&captured),
         });
         print(&(serde_json::to_string_pretty(&v)? + "\n"))?;

@@ -9,6 +9,8 @@ mod example;
 mod fc_v8;
 mod fc_v9_v11;
 mod golden;
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+mod hostcheck;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;
