@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example vcpus -- fixtures/firecracker-1.16.1/counter-1vcpu/vmstate
-//! cargo run --example vcpus -- vmstate firecracker@1.14 vmstate.v1.14
+//! cargo run --example vcpus -- vmstate firecracker@11.0.0 vmstate.11
 //! ```
 
 use snaptool::{Vcpu, registry};

@@ -46,7 +46,7 @@ pub use registry::{Encoded, Loaded, Target as Format};
 /// assert_eq!(snap.format.id(), "firecracker-10.0.0");
 /// assert_eq!(snap.model.vcpus.len(), 1);
 /// // Write it as another release's layout, with a report of what moved.
-/// let to = snaptool::registry::parse_target("firecracker@1.14").unwrap();
+/// let to = snaptool::registry::parse_target("firecracker@11.0.0").unwrap();
 /// let done = snaptool::convert_loaded(&snap, to, None, false)?;
 /// assert!(done.report.lossless);
 /// # Ok::<(), snaptool::ConvertError>(())

@@ -24,7 +24,7 @@ fn the_example_opens_a_snapshot_and_converts_it() {
         .current_dir(root())
         .args([
             "fixtures/firecracker-1.16.1/counter-1vcpu/vmstate",
-            "firecracker@1.14",
+            "firecracker@11.0.0",
             out.to_str().unwrap(),
         ])
         .output()
@@ -38,9 +38,9 @@ fn the_example_opens_a_snapshot_and_converts_it() {
     assert!(text.contains("firecracker-10.0.0 (x86_64)"), "{text}");
     assert!(text.contains("vcpu 0: rip 0x"), "{text}");
     assert!(
-        text.contains("firecracker-8.0.0-v1.14 (lossless)"),
+        text.contains("firecracker-11.0.0 (lossless)"),
         "{text}"
     );
     let back = snaptool::open(&out).unwrap();
-    assert_eq!(back.format.id(), "firecracker-8.0.0-v1.14");
+    assert_eq!(back.format.id(), "firecracker-11.0.0");
 }
