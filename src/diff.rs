@@ -345,7 +345,7 @@ fn hex_detail(a: &str, b: &str) -> Option<String> {
 
 /// The paths that say where a model came from rather than what the VM is: `provenance`, and the
 /// source a VeridianOS file's blob records. Skipped by `diff` unless asked for.
-pub const PROVENANCE: &[&str] = &["provenance", "extensions[veridian/source]"];
+pub const PROVENANCE: &[&str] = crate::registry::PROVENANCE_KEYS;
 
 /// Every leaf that differs between `a` and `b` (leaves of `a` in order, then leaves only in `b`).
 /// `skip` filters out paths by prefix (e.g. [`PROVENANCE`]).

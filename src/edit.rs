@@ -107,10 +107,7 @@ pub fn edit(
 ) -> Result<Edited, EditError> {
     let edited = apply(&src.model, sets, host_tsc_khz)?;
     let (output, _) = convert::encode_to(&edited, src.format, src.memory.as_ref().map(|p| p as _))?;
-    let back = match &output {
-        Encoded::File(b) => convert::load(b)?,
-        Encoded::Arcbox(d) => convert::load_arcbox((**d).clone(), "(edited)"),
-    };
+    let back = crate::registry::reload(&output)?;
     let (want, got) = (to_value(&edited), to_value(&back.model));
     for a in sets {
         for p in pointers(&want, &a.path)? {

@@ -98,9 +98,7 @@ pub fn inspect(
             version: f.version_text.clone(),
             releases: f.readers().iter().map(|s| s.to_string()).collect(),
             trailing_bytes: f.trailing as u64,
-            family: crate::formats::squib::recognize(bytes)
-                .filter(|r| r.version.starts_with("5."))
-                .map(|r| r.explanation),
+            family: crate::registry::family_note(bytes),
         },
         memory_file,
         snapshot,

@@ -481,17 +481,3 @@ pub fn data_extents(file: &File) -> std::io::Result<Vec<(u64, u64)>> {
     }
     Ok(out)
 }
-
-/// This host's TSC rate in kHz, as KVM gives a new vCPU.
-///
-/// # Errors
-/// When `/dev/kvm` cannot be opened or KVM refuses.
-pub fn host_tsc_khz() -> Result<u32, String> {
-    let kvm = kvm_ioctls::Kvm::new().map_err(|e| format!("/dev/kvm: {e}"))?;
-    let vm = kvm.create_vm().map_err(|e| format!("KVM_CREATE_VM: {e}"))?;
-    let vcpu = vm
-        .create_vcpu(0)
-        .map_err(|e| format!("KVM_CREATE_VCPU: {e}"))?;
-    vcpu.get_tsc_khz()
-        .map_err(|e| format!("KVM_GET_TSC_KHZ: {e}"))
-}

@@ -4,16 +4,18 @@ mod arcbox;
 mod cli;
 mod convert;
 mod corruption;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod devices;
+mod example;
 mod fc_v8;
 mod fc_v9_v11;
 mod golden;
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+mod hostcheck;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;
 mod roundtrip;
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod runner;
 mod seeds_cli;
 #[cfg(unix)]

@@ -826,11 +826,22 @@ pub fn build(m: &Snapshot, compressed: bool) -> Result<Built, String> {
                 info: info.clone(),
             })
         });
-        let blob = extra::encode(&ExtraState {
-            vcpu: v.clone(),
-            vm,
-        })
-        .map_err(|e| format!("vcpus[{i}].extra_state: {e}"))?;
+        // Another producer's extra_state goes back as it was: its bytes are that producer's,
+        // and the model holds nothing for this vCPU beyond the native fields.
+        let foreign = m
+            .extensions
+            .get(KEY_FOREIGN)
+            .and_then(|e| e.value.get(i.to_string()))
+            .and_then(serde_json::Value::as_str)
+            .and_then(|h| crate::model::from_hex(h).ok());
+        let blob = match foreign {
+            Some(bytes) => bytes,
+            None => extra::encode(&ExtraState {
+                vcpu: v.clone(),
+                vm,
+            })
+            .map_err(|e| format!("vcpus[{i}].extra_state: {e}"))?,
+        };
         vcpus.push(VcpuSnapshot {
             id: i as u32,
             arch: cpu_arch(arch),
@@ -859,8 +870,8 @@ pub fn build(m: &Snapshot, compressed: bool) -> Result<Built, String> {
     }
     if m.extensions.contains_key(KEY_FOREIGN) {
         notes.push(
-            "another producer's extra_state bytes (extension arcbox/foreign_extra_state) are kept in \
-             the snaptool blob, not in extra_state itself"
+            "another producer's extra_state bytes (extension arcbox/foreign_extra_state) are written \
+             back into extra_state as they were"
                 .into(),
         );
     }

@@ -25,7 +25,7 @@ mod tests;
 
 use crate::memory::{MemError, MemoryImage, lz4};
 use crate::model::Snapshot;
-use crate::verify::{Finding, Severity};
+use crate::report::{Finding, Severity};
 use serde::de::DeserializeOwned;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};

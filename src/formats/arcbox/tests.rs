@@ -292,8 +292,10 @@ fn damaged_blobs_are_refused_with_their_offset() {
     let m = r.to_model();
     assert_eq!(m.extensions[KEY_FOREIGN].value["1"], "010203");
     assert!(codes(&d).contains(&"extra_state_foreign"));
-    // ... and kept through a snaptool write and read.
+    // ... and kept through a snaptool write and read, in extra_state itself: the producer that
+    // wrote them finds its bytes where it left them.
     let (again, _) = from_model(&m, None, false).unwrap();
+    assert_eq!(again.state.vcpus[1].extra_state, vec![1, 2, 3]);
     let out = tmp.path().join("again");
     write_dir(&again, &out).unwrap();
     assert_eq!(read_dir(&out).unwrap().to_model(), m);

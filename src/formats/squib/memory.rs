@@ -9,7 +9,7 @@ use crate::memory::file::FileImage;
 use crate::memory::ops::Output;
 use crate::memory::{Extent, MemError, MemoryImage};
 use crate::model::{MemoryLayout, MemoryRegion, RegionKind};
-use crate::verify::{Finding, Severity};
+use crate::report::{Finding, Severity};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 

@@ -37,7 +37,7 @@ pub use memory::{
 use crate::envelope::{self, Era, crc64};
 use crate::memory::MemoryImage;
 use crate::model::{Arch, Snapshot};
-use crate::verify::{Finding, Severity};
+use crate::report::{Finding, Severity};
 use thiserror::Error;
 use wire::MicrovmState;
 

@@ -4,7 +4,7 @@
 use super::convert::{self, Rest};
 use super::vmcs;
 use super::*;
-use crate::verify::{Finding, Severity};
+use crate::report::{Finding, Severity};
 
 fn warning(code: &'static str, path: impl Into<String>, message: impl Into<String>) -> Finding {
     Finding {

@@ -56,7 +56,7 @@ impl Bar {
 }
 
 fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    crate::print(&(serde_json::to_string_pretty(v)? + "\n"))
+    super::print(&(serde_json::to_string_pretty(v)? + "\n"))
 }
 
 fn human(n: u64) -> String {
@@ -100,7 +100,7 @@ pub fn merge(
             .zip(&r.diff_bytes)
             .map(|(d, b)| format!("{d} ({})", human(*b)))
             .collect();
-        crate::print(&format!(
+        super::print(&format!(
             "merged {} onto {} -> {}{}\n",
             taken.join(", "),
             r.base,
@@ -124,7 +124,7 @@ pub fn memdiff(a: &Path, b: &Path, out: Option<&Path>, page_size: u64, json: boo
     if json {
         print_json(&d)?;
     } else if d.identical() {
-        crate::print(&format!(
+        super::print(&format!(
             "{} and {}: identical ({} pages of {} bytes)\n",
             d.a, d.b, d.pages, d.page_size
         ))?;
@@ -157,7 +157,7 @@ pub fn memdiff(a: &Path, b: &Path, out: Option<&Path>, page_size: u64, json: boo
         if let Some(o) = out {
             s.push_str(&format!("diff image: {}\n", o.display()));
         }
-        crate::print(&s)?;
+        super::print(&s)?;
     }
     Ok(if d.identical() { 0 } else { 1 })
 }
@@ -171,7 +171,7 @@ pub fn sparsify(input: &Path, out: &Path, page_size: u64, json: bool) -> Result<
     if json {
         print_json(&r)?;
     } else {
-        crate::print(&format!(
+        super::print(&format!(
             "{} -> {}: {} data pages, {} holes ({} stored instead of {})\n",
             r.input,
             r.output,
@@ -214,7 +214,7 @@ pub fn convert(
         for n in &r.notes {
             s.push_str(&format!("note: {n}\n"));
         }
-        crate::print(&s)?;
+        super::print(&s)?;
     }
     Ok(0)
 }

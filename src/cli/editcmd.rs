@@ -19,7 +19,7 @@ pub fn run(input: &Path, out: &Path, sets: &[String], json: bool) -> Result<u8> 
         "{name}: nothing to edit (give --set PATH=VALUE)"
     );
     let src = convert::load_path(input).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
-    let host = || snaptool::runner::host_tsc_khz();
+    let host = || host_tsc_khz();
     let edited = edit::edit(&src, &sets, &host).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     if sets
         .iter()
@@ -29,10 +29,7 @@ pub fn run(input: &Path, out: &Path, sets: &[String], json: bool) -> Result<u8> 
             "snaptool: note: the guest's TSC now runs at this host's rate; time in the guest moves at that rate from the restore on"
         );
     }
-    match &edited.output {
-        convert::Encoded::File(b) => crate::write_atomic(out, b)?,
-        convert::Encoded::Arcbox(d) => snaptool::formats::arcbox::write_dir(d, out)?,
-    }
+    snaptool::registry::write_output(&edited.output, out)?;
     if json {
         let doc = serde_json::json!({"input": name, "output": out.display().to_string(),
             "format": src.format.id(), "changes": edited.changes});
@@ -43,5 +40,15 @@ pub fn run(input: &Path, out: &Path, sets: &[String], json: bool) -> Result<u8> 
             println!("  {c}");
         }
     }
-    Ok(crate::code::OK)
+    Ok(super::code::OK)
+}
+
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+fn host_tsc_khz() -> Result<u32, String> {
+    snaptool::hostcheck::host_tsc_khz().map_err(|e| e.to_string())
+}
+
+#[cfg(not(all(feature = "kvm", target_os = "linux", target_arch = "x86_64")))]
+fn host_tsc_khz() -> Result<u32, String> {
+    Err("this build has no KVM runner (the `kvm` feature) to ask".into())
 }
