@@ -37,10 +37,7 @@ fn the_example_opens_a_snapshot_and_converts_it() {
     );
     assert!(text.contains("firecracker-10.0.0 (x86_64)"), "{text}");
     assert!(text.contains("vcpu 0: rip 0x"), "{text}");
-    assert!(
-        text.contains("firecracker-11.0.0 (lossless)"),
-        "{text}"
-    );
+    assert!(text.contains("firecracker-11.0.0 (lossless)"), "{text}");
     let back = snaptool::open(&out).unwrap();
     assert_eq!(back.format.id(), "firecracker-11.0.0");
 }
