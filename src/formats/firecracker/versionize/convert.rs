@@ -333,9 +333,17 @@ fn typed_from_model(m: &Snapshot, dv: u16) -> Result<MicrovmState, WriteError> {
                         }
                     };
             }
-            // Platform devices later releases record and these did not (VMGenID, the serial
-            // console's registers): not part of a versionize-era state.
-            (DeviceKind::VmGenId | DeviceKind::Serial | DeviceKind::Rtc, _) => {}
+            // Platform devices later releases record and these did not (VMGenID, vmclock, the
+            // serial console's registers, aarch64 MMIO placements): not part of a
+            // versionize-era x86_64 state.
+            (
+                DeviceKind::VmGenId
+                | DeviceKind::VmClock
+                | DeviceKind::Serial
+                | DeviceKind::Rtc
+                | DeviceKind::BootTimer,
+                _,
+            ) => {}
             _ => {
                 return Err(WriteError::Model(format!(
                     "device `{}` ({}): snaptool writes versionize-era states without virtio devices only",
