@@ -981,7 +981,9 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
             State::V11Aarch64(Box::new(v11::convert::aarch64_from_model(m)?))
         }
         (Layout::Versionize(_), _) => {
-            return Err(WriteError::Model("versionize layouts are built above".into()));
+            return Err(WriteError::Model(
+                "versionize layouts are built above".into(),
+            ));
         }
     };
     let magic = match m.arch() {

@@ -92,12 +92,19 @@ pub fn to_model(s: &MicrovmState) -> Snapshot {
 }
 
 /// Each KVM structure of `s` with the bytes the model gives back for it.
-fn blob_pairs<'a>(s: &'a MicrovmState, back: &'a MicrovmState) -> Vec<(String, &'a Blob, &'a Blob)> {
+fn blob_pairs<'a>(
+    s: &'a MicrovmState,
+    back: &'a MicrovmState,
+) -> Vec<(String, &'a Blob, &'a Blob)> {
     let mut out = Vec::new();
     let (a, b) = (&s.vm_state, &back.vm_state);
     out.push(("vm_state.pitstate".to_string(), &a.pitstate, &b.pitstate));
     out.push(("vm_state.clock".to_string(), &a.clock, &b.clock));
-    out.push(("vm_state.pic_master".to_string(), &a.pic_master, &b.pic_master));
+    out.push((
+        "vm_state.pic_master".to_string(),
+        &a.pic_master,
+        &b.pic_master,
+    ));
     out.push(("vm_state.pic_slave".to_string(), &a.pic_slave, &b.pic_slave));
     out.push(("vm_state.ioapic".to_string(), &a.ioapic, &b.ioapic));
     for (n, (a, b)) in s.vcpu_states.iter().zip(&back.vcpu_states).enumerate() {
@@ -201,7 +208,11 @@ fn set_blob(s: &mut MicrovmState, key: &str, bytes: Vec<u8>) {
             let Some((n, field)) = rest.split_once("].") else {
                 return;
             };
-            let Some(c) = n.parse::<usize>().ok().and_then(|n| s.vcpu_states.get_mut(n)) else {
+            let Some(c) = n
+                .parse::<usize>()
+                .ok()
+                .and_then(|n| s.vcpu_states.get_mut(n))
+            else {
                 return;
             };
             let index = |f: &str, pre: &str| -> Option<usize> {
@@ -218,8 +229,7 @@ fn set_blob(s: &mut MicrovmState, key: &str, bytes: Vec<u8>) {
                 "xcrs" => c.xcrs = b,
                 "xsave" => c.xsave = b,
                 f => {
-                    if let Some(e) = index(f, "cpuid.entries[").and_then(|i| c.cpuid.1.get_mut(i))
-                    {
+                    if let Some(e) = index(f, "cpuid.entries[").and_then(|i| c.cpuid.1.get_mut(i)) {
                         *e = b;
                     } else if let Some((chunk, rest)) = f
                         .strip_prefix("saved_msrs[")

@@ -172,12 +172,7 @@ fn blob(r: &mut Reader<'_>, n: usize, path: &str) -> Result<Blob, DecodeFailure>
 
 /// A `FamStructWrapper`: 8-byte header (count u32, pad u32), then `Vec<entry>`; the header's
 /// count must equal the entries' and stay within `max`.
-fn fam(
-    r: &mut Reader<'_>,
-    entry: usize,
-    max: usize,
-    path: &str,
-) -> Result<FamBlob, DecodeFailure> {
+fn fam(r: &mut Reader<'_>, entry: usize, max: usize, path: &str) -> Result<FamBlob, DecodeFailure> {
     let hdr = blob(r, 8, &format!("{path}.header"))?;
     let at = r.pos();
     let n = r.len(&format!("{path}.entries"), entry, entry)?;
@@ -193,7 +188,9 @@ fn fam(
         return Err(DecodeFailure {
             offset: Some(at),
             path: Some(format!("{path}.entries")),
-            reason: format!("{n} entries, more than the {max} a FamStructWrapper of this type holds"),
+            reason: format!(
+                "{n} entries, more than the {max} a FamStructWrapper of this type holds"
+            ),
         });
     }
     let mut entries = Vec::with_capacity(n);
