@@ -888,11 +888,15 @@ pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
 impl Layout {
     /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`,
     /// `firecracker-8.0.0-v1.14`, ... A version two layouts share (`8.0.0`) names the older one;
-    /// name a release (`v1.14`) or the layout id for the other.
+    /// name a release (`v1.14`) or the layout id for the other. Versionize-era layouts are
+    /// named by id (`firecracker-versionize-8`) or by a release before v1.7 (`firecracker@1.4`).
     pub fn parse(s: &str) -> Option<Layout> {
-        if let Some(l) = versionize::parse(s) {
-            return Some(l);
-        }
+        Layout::parse_serde(s).or_else(|| versionize::parse(s))
+    }
+
+    /// [`Layout::parse`] over the serde-era layouts (a format version such as `1.0.0` names
+    /// the serde-era layout, not the release v1.0.0).
+    fn parse_serde(s: &str) -> Option<Layout> {
         let t = s.trim();
         if let Some(l) = LAYOUTS.iter().find(|l| l.id == t) {
             return Some(l.layout);
