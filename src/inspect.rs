@@ -131,15 +131,37 @@ pub fn render_text(r: &InspectReport) -> String {
         "file:      {} ({} bytes, crc64 {} {crc})",
         f.path, f.size, f.crc64
     );
-    let _ = writeln!(
-        o,
-        "format:    {} {} ({} era, layout {}, read and written by Firecracker {})",
-        s.provenance.format,
-        f.version,
-        f.era.name(),
-        f.layout,
-        f.releases.join(", ")
-    );
+    // A versionize-era file is written by one minor release and read by it and every later one
+    // up to v1.6.
+    let versionize = (f.era == envelope::Era::Versionize)
+        .then(|| fc::Layout::parse(&f.layout))
+        .flatten()
+        .map(|l| l.info());
+    match versionize {
+        Some(info) => {
+            let _ = writeln!(
+                o,
+                "format:    {} {} ({} era, layout {}, written by Firecracker {}, read by {})",
+                s.provenance.format,
+                f.version,
+                f.era.name(),
+                f.layout,
+                info.releases.join(", "),
+                f.releases.join(", ")
+            );
+        }
+        None => {
+            let _ = writeln!(
+                o,
+                "format:    {} {} ({} era, layout {}, read and written by Firecracker {})",
+                s.provenance.format,
+                f.version,
+                f.era.name(),
+                f.layout,
+                f.releases.join(", ")
+            );
+        }
+    }
     if let Some(fam) = &f.family {
         let _ = writeln!(o, "family:    {fam}");
     }

@@ -29,6 +29,7 @@ pub mod v6;
 pub mod v8_13;
 pub mod v8_14;
 pub mod v9;
+pub mod versionize;
 pub mod wire;
 
 pub use device_config::{denormalize, normalize};
@@ -70,6 +71,9 @@ pub enum Layout {
     V10_0_0,
     /// Format 11.0.0, written by Firecracker v1.16.2 and main before 1.17 (bitcode 0.6.9).
     V11_0_0,
+    /// The versionize era (Firecracker v0.23–v1.6) at the given data version (1–10); see
+    /// [`versionize`].
+    Versionize(u16),
 }
 
 /// Facts about a layout.
@@ -208,6 +212,9 @@ pub const LAYOUTS: &[LayoutInfo] = &[
 impl Layout {
     /// Facts about this layout.
     pub fn info(self) -> &'static LayoutInfo {
+        if let Layout::Versionize(dv) = self {
+            return versionize::info(dv).unwrap_or(&versionize::LAYOUTS[0]);
+        }
         LAYOUTS
             .iter()
             .find(|l| l.layout == self)
@@ -274,6 +281,8 @@ pub enum State {
     V11X86(Box<v11::x86_64::MicrovmState>),
     /// 11.0.0, aarch64.
     V11Aarch64(Box<v11::aarch64::MicrovmState>),
+    /// Versionize era (v0.23–v1.6), x86_64, at the data version it holds.
+    Versionize(Box<versionize::MicrovmState>),
 }
 
 impl State {
@@ -291,6 +300,7 @@ impl State {
             State::V9X86(_) | State::V9Aarch64(_) => Layout::V9_0_0,
             State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
             State::V11X86(_) | State::V11Aarch64(_) => Layout::V11_0_0,
+            State::Versionize(s) => Layout::Versionize(s.data_version),
         }
     }
 
@@ -307,7 +317,8 @@ impl State {
             | State::V8_14X86(_)
             | State::V9X86(_)
             | State::V10X86(_)
-            | State::V11X86(_) => Arch::X86_64,
+            | State::V11X86(_)
+            | State::Versionize(_) => Arch::X86_64,
             State::V1Aarch64(_)
             | State::V2Aarch64(_)
             | State::V3Aarch64(_)
@@ -348,6 +359,9 @@ impl FcFile {
     /// the file's, and those of every other layout that decodes it exactly too (a "3.0.0" file
     /// without network devices is the same bytes in the v1.9.x and v1.10.0 layouts).
     pub fn readers(&self) -> Vec<&'static str> {
+        if let State::Versionize(s) = &self.state {
+            return versionize::readers(s.data_version);
+        }
         let Some(v) = Version::parse(&self.version_text) else {
             return self.layout().releases.to_vec();
         };
@@ -416,6 +430,7 @@ impl FcFile {
             State::V10Aarch64(s) => v10::convert::aarch64_to_model(s),
             State::V11X86(s) => v11::convert::x86_to_model(s),
             State::V11Aarch64(s) => v11::convert::aarch64_to_model(s),
+            State::Versionize(s) => versionize::convert::to_model(s),
         }
     }
 }
@@ -508,6 +523,9 @@ pub fn read(file: &[u8]) -> Result<FcFile, ReadError> {
 pub fn read_with(file: &[u8], opts: ReadOptions) -> Result<FcFile, ReadError> {
     let header = envelope::sniff(file)?;
     layout_for(&header)?;
+    if header.era == Era::Versionize {
+        return read_versionize(file, header, opts);
+    }
     let (body, crc) = if opts.check_crc {
         envelope::check_crc(file)?
     } else {
@@ -529,7 +547,10 @@ pub fn read_with(file: &[u8], opts: ReadOptions) -> Result<FcFile, ReadError> {
 /// [`ReadError::Versionize`] or [`ReadError::UnsupportedVersion`].
 pub fn layout_for(header: &Header) -> Result<&'static LayoutInfo, ReadError> {
     if header.era == Era::Versionize {
-        return Err(ReadError::Versionize(header.version_text()));
+        if let Some(why) = versionize::refusal(header) {
+            return Err(ReadError::Versionize(why));
+        }
+        return Ok(Layout::Versionize(header.data_version.unwrap_or(0)).info());
     }
     let version = header.version.unwrap_or(Version::new(0, 0, 0));
     candidates(header)
@@ -634,6 +655,14 @@ fn decode_arch(
     let version_text = header.version_text();
     let at = header.payload_offset;
     match (info.layout, arch) {
+        (Layout::Versionize(dv), Arch::X86_64) => {
+            versionize_state(body, at, dv).map(|s| (s, version_text, 0))
+        }
+        (Layout::Versionize(dv), Arch::Aarch64) => Err(DecodeFailure {
+            offset: None,
+            path: None,
+            reason: format!("data version {dv}: snaptool reads x86_64 versionize-era files only"),
+        }),
         (Layout::V1_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
             .map(|(s, t)| (State::V1X86(Box::new(s)), version_text, t)),
         (Layout::V1_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
@@ -713,6 +742,34 @@ pub fn decode_payload(layout: Layout, arch: Arch, payload: &[u8]) -> Result<Stat
     decode_arch(layout.info(), arch, &header, payload).map(|(s, _, _)| s)
 }
 
+/// Decodes a versionize-era state at data version `dv` from `body` (header included when
+/// `start` is 10, a bare payload when 0).
+fn versionize_state(body: &[u8], start: usize, dv: u16) -> Result<State, DecodeFailure> {
+    let s = match start {
+        0 => versionize::decode_payload(body, dv)?,
+        _ => versionize::decode_body(body, dv)?,
+    };
+    Ok(State::Versionize(Box::new(s)))
+}
+
+/// [`read_with`] for a versionize-era file (the header was sniffed and accepted).
+fn read_versionize(file: &[u8], header: Header, opts: ReadOptions) -> Result<FcFile, ReadError> {
+    let (body, crc) = if opts.check_crc {
+        envelope::check_crc(file)?
+    } else {
+        envelope::split_trailer(file)?
+    };
+    let info = layout_for(&header)?;
+    let (state, version_text, trailing) = decode(info, &header, body)?;
+    Ok(FcFile {
+        header,
+        version_text,
+        state,
+        crc,
+        trailing,
+    })
+}
+
 /// Decodes a bincode-era state starting at `start` in `body`; returns it and the number of
 /// trailing bytes. Error offsets are file offsets.
 fn bincode_state<T: DeserializeOwned>(
@@ -778,6 +835,7 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
         State::V10Aarch64(s) => bitcode_body(&hdr, s),
         State::V11X86(s) => bitcode_body(&hdr, s),
         State::V11Aarch64(s) => bitcode_body(&hdr, s),
+        State::Versionize(s) => return Ok(versionize::write(f.header.magic, s)),
     };
     Ok(envelope::seal(body))
 }
@@ -827,14 +885,22 @@ pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
         Layout::V9_0_0 => v9::convert::invented(m),
         Layout::V10_0_0 => v10::convert::invented(m),
         Layout::V11_0_0 => v11::convert::invented(m),
+        Layout::Versionize(dv) => versionize::convert::invented(m, dv),
     }
 }
 
 impl Layout {
     /// Parses a layout name: `firecracker-10.0.0`, `firecracker@1.16`, `10.0.0`, `v1.12.1`,
     /// `firecracker-8.0.0-v1.14`, ... A version two layouts share (`8.0.0`) names the older one;
-    /// name a release (`v1.14`) or the layout id for the other.
+    /// name a release (`v1.14`) or the layout id for the other. Versionize-era layouts are
+    /// named by id (`firecracker-versionize-8`) or by a release before v1.7 (`firecracker@1.4`).
     pub fn parse(s: &str) -> Option<Layout> {
+        Layout::parse_serde(s).or_else(|| versionize::parse(s))
+    }
+
+    /// [`Layout::parse`] over the serde-era layouts (a format version such as `1.0.0` names
+    /// the serde-era layout, not the release v1.0.0).
+    fn parse_serde(s: &str) -> Option<Layout> {
         let t = s.trim();
         if let Some(l) = LAYOUTS.iter().find(|l| l.id == t) {
             return Some(l.layout);
@@ -858,6 +924,16 @@ impl Layout {
 /// # Errors
 /// [`WriteError::Model`] when the model does not fit the layout.
 pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
+    if let Layout::Versionize(dv) = layout {
+        let header = versionize::header(dv);
+        return Ok(FcFile {
+            version_text: header.version_text(),
+            header,
+            state: State::Versionize(Box::new(versionize::convert::from_model(m, dv)?)),
+            crc: 0,
+            trailing: 0,
+        });
+    }
     let info = layout.info();
     let before_v1_14 = LAYOUTS.iter().position(|l| l.layout == layout)
         < LAYOUTS
@@ -953,6 +1029,11 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
         }
         (Layout::V11_0_0, Arch::Aarch64) => {
             State::V11Aarch64(Box::new(v11::convert::aarch64_from_model(m)?))
+        }
+        (Layout::Versionize(_), _) => {
+            return Err(WriteError::Model(
+                "versionize layouts are built above".into(),
+            ));
         }
     };
     let magic = match m.arch() {
