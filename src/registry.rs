@@ -312,7 +312,7 @@ pub fn read_state_file(path: &Path) -> Result<Vec<u8>, ConvertError> {
 
 /// Model → `target`, with the writer's notes; `memory` supplies the guest memory of formats
 /// that embed it. A squib file gets squib's placeholder GIC blob only when the model came from
-/// a file that had it (see [`convert_loaded`], which writes it for every model without an HVF
+/// a file that had it (see [`crate::convert::convert_loaded`], which writes it for every model without an HVF
 /// GIC blob).
 ///
 /// # Errors
