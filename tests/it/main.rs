@@ -10,6 +10,8 @@ mod golden;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod restore_verdict;
 mod roundtrip;
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod runner;
