@@ -256,22 +256,9 @@ pub struct Loaded {
     pub format: Target,
     /// The snapshot re-encoded by its own writer (equal to the input for every canonical file).
     pub encoded: Encoded,
-    /// Guest memory the snapshot carries itself (VeridianOS pages, arcbox `memory.bin`).
-    pub memory: Option<PagesImage>,
-}
-
-/// Bytes as an image of their non-zero 4 KiB pages.
-fn pages_of(name: &str, data: &[u8]) -> PagesImage {
-    const PAGE: usize = 4096;
-    PagesImage::new(
-        name,
-        data.len() as u64,
-        PAGE as u64,
-        data.chunks(PAGE)
-            .enumerate()
-            .filter(|(_, c)| c.iter().any(|&b| b != 0))
-            .map(|(i, c)| (i as u64, c.to_vec())),
-    )
+    /// Guest memory the snapshot carries itself (VeridianOS pages, arcbox `memory.bin`), read
+    /// on demand where the format allows.
+    pub memory: Option<std::sync::Arc<dyn MemoryImage>>,
 }
 
 /// Reads a state file of any format from its bytes: VeridianOS by its magic, squib by its
@@ -292,7 +279,7 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
             model: f.to_model(),
             format: Target::Veridian,
             encoded: Encoded::File(veridian::write(&f)),
-            memory: Some(pages),
+            memory: Some(std::sync::Arc::new(pages)),
         });
     }
     if squib::sniff(bytes) {
@@ -317,9 +304,8 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
 
 /// An arcbox directory already read, as a [`Loaded`]; `name` labels its memory.
 pub fn load_arcbox(d: arcbox::ArcboxDir, name: &str) -> Loaded {
-    let memory = d
-        .has_memory()
-        .then(|| pages_of(&format!("{name}/{}", d.memory_file_name()), d.memory()));
+    let _ = name;
+    let memory = d.memory();
     Loaded {
         model: d.to_model(),
         format: Target::Arcbox {
@@ -496,14 +482,14 @@ pub fn convert_loaded(
     let m = &src.model;
     let mem: Option<&dyn MemoryImage> = match (memory, &src.memory) {
         (Some(x), _) => Some(x),
-        (None, Some(p)) => Some(p),
+        (None, Some(p)) => Some(p.as_ref()),
         (None, None) => None,
     };
     let (out, notes) = encode_with(m, target, mem, true)?;
     let back_in = reload(&out)?;
     let m2 = &back_in.model;
     let back_mem: Option<&dyn MemoryImage> = match (&back_in.memory, mem) {
-        (Some(p), _) => Some(p),
+        (Some(p), _) => Some(p.as_ref()),
         (None, x) => x,
     };
     // The round trip back. A squib file may hold the placeholder GIC blob snaptool writes for

@@ -373,10 +373,11 @@ fn inspect_other(
     };
     // Memory the snapshot holds itself, or squib's memory file beside the state file.
     let embedded = loaded.memory.as_ref().map(|p| {
-        use memory::MemoryImage;
-        let data: u64 = p
-            .extents()
-            .map_or(0, |e| e.iter().map(|x| x.len).sum::<u64>());
+        // Non-zero pages, counted as the image is read (an arcbox memory file is not held in
+        // memory).
+        let page = memory::DEFAULT_PAGE_SIZE;
+        let data: u64 = memory::ops::stats(p.as_ref(), page, &memory::ops::no_progress)
+            .map_or(0, |s| (s.data_pages * page).min(p.len()));
         serde_json::json!({"source": p.path(), "length": p.len(), "nonzero_bytes": data})
     });
     let beside = match loaded.format {
@@ -542,7 +543,7 @@ fn run_restore(
             let dir = tempfile::tempdir()?;
             let raw = dir.path().join("mem");
             memory::ops::convert(
-                pages,
+                pages.as_ref(),
                 &raw,
                 memory::ops::Target::Raw,
                 memory::DEFAULT_PAGE_SIZE,
@@ -840,13 +841,13 @@ fn run_convert(
                 let path = memory_beside(out, target);
                 if target == Target::Squib {
                     snaptool::formats::squib::memory::write_memory(
-                        pages,
+                        pages.as_ref(),
                         &path,
                         snaptool::formats::squib::memory::MemoryKind::Full,
                     )?;
                 } else {
                     memory::ops::convert(
-                        pages,
+                        pages.as_ref(),
                         &path,
                         memory::ops::Target::Raw,
                         memory::DEFAULT_PAGE_SIZE,
@@ -935,7 +936,7 @@ fn run_decode(vmstate: &Path, out: &Path) -> Result<u8> {
         path.push(".mem");
         let path = PathBuf::from(path);
         memory::ops::convert(
-            pages,
+            pages.as_ref(),
             &path,
             memory::ops::Target::Raw,
             memory::DEFAULT_PAGE_SIZE,

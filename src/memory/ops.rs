@@ -690,12 +690,10 @@ pub fn convert(
                     input.path()
                 ));
             }
-            let data = super::read_all(input)?;
-            let bytes = super::lz4::encode(&name, &data)?;
             let o = Output::create(out)?;
-            o.file()
-                .write_all_at(&bytes, 0)
-                .map_err(|e| MemError::io(&name, e))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, o.file());
+            super::lz4::encode_image(input, &mut w, &name)?;
+            drop(w);
             o.commit()?;
         }
     }
