@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per concern.
 
 mod arcbox;
+mod big_memory;
 mod cli;
 mod convert;
 mod corruption;
