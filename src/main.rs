@@ -652,7 +652,10 @@ fn raw_memory(path: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
 /// A temporary output file in `dir`, readable by everyone like a file `create` would make.
 fn new_output(dir: &Path) -> Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".snaptool-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("{}", dir.display()))?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     Ok(tmp)
@@ -665,8 +668,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}", dir.display()))?;
+    let base = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{base}.snaptool-tmp-"))
+        .tempfile_in(dir)
+        .with_context(|| format!("{}", dir.display()))?;
     tmp.write_all(bytes)?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)

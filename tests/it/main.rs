@@ -5,6 +5,7 @@ mod big_memory;
 mod cli;
 mod convert;
 mod corruption;
+mod crash_safety;
 mod fc_v8;
 mod fc_v9_v11;
 mod golden;
