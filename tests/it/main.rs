@@ -9,6 +9,7 @@ mod crash_safety;
 mod fc_v8;
 mod fc_v9_v11;
 mod golden;
+mod hostile_counts;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;
