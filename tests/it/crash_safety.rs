@@ -86,13 +86,18 @@ fn kill_at_random(dir: &Path, what: &str, out: &Path, args: &[&std::ffi::OsStr],
             );
         }
     }
-    // Temporary files left by killed runs are named after the output.
+    // Temporary files left by killed runs (this one's or an earlier output's) are named after
+    // their output, never tempfile's bare `.tmpXXXXXX`.
     let stem = out.file_name().unwrap().to_string_lossy().into_owned();
     for e in std::fs::read_dir(out.parent().unwrap()).unwrap() {
         let n = e.unwrap().file_name().to_string_lossy().into_owned();
         if n.starts_with('.') {
             assert!(
-                n.starts_with(&format!(".{stem}.")) || n.starts_with(".snaptool-tmp-"),
+                n.starts_with(&format!(".{stem}."))
+                    || n.starts_with(".snaptool-tmp-")
+                    || n.contains(".snaptool-tmp-")
+                    || n.contains(".tmp-")
+                    || n.contains(".old-"),
                 "{what}: a temporary file not named after its output: {n}"
             );
         }
