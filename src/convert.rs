@@ -179,14 +179,14 @@ pub fn convert_loaded(
     let m = &src.model;
     let mem: Option<&dyn MemoryImage> = match (memory, &src.memory) {
         (Some(x), _) => Some(x),
-        (None, Some(p)) => Some(p),
+        (None, Some(p)) => Some(p.as_ref()),
         (None, None) => None,
     };
     let (out, notes) = encode_with(m, target, mem, true)?;
     let back_in = reload(&out)?;
     let m2 = &back_in.model;
     let back_mem: Option<&dyn MemoryImage> = match (&back_in.memory, mem) {
-        (Some(p), _) => Some(p),
+        (Some(p), _) => Some(p.as_ref()),
         (None, x) => x,
     };
     // The round trip back, as close to the input as its writer can come.

@@ -106,7 +106,7 @@ pub fn edit(
     host_tsc_khz: &dyn Fn() -> Result<u32, String>,
 ) -> Result<Edited, EditError> {
     let edited = apply(&src.model, sets, host_tsc_khz)?;
-    let (output, _) = convert::encode_to(&edited, src.format, src.memory.as_ref().map(|p| p as _))?;
+    let (output, _) = convert::encode_to(&edited, src.format, src.memory.as_deref())?;
     let back = crate::registry::reload(&output)?;
     let (want, got) = (to_value(&edited), to_value(&back.model));
     for a in sets {

@@ -170,22 +170,9 @@ pub struct Loaded {
     pub format: Target,
     /// The snapshot re-encoded by its own writer (equal to the input for every canonical file).
     pub encoded: Encoded,
-    /// Guest memory the snapshot carries itself (VeridianOS pages, arcbox `memory.bin`).
-    pub memory: Option<PagesImage>,
-}
-
-/// Bytes as an image of their non-zero 4 KiB pages.
-fn pages_of(name: &str, data: &[u8]) -> PagesImage {
-    const PAGE: usize = 4096;
-    PagesImage::new(
-        name,
-        data.len() as u64,
-        PAGE as u64,
-        data.chunks(PAGE)
-            .enumerate()
-            .filter(|(_, c)| c.iter().any(|&b| b != 0))
-            .map(|(i, c)| (i as u64, c.to_vec())),
-    )
+    /// Guest memory the snapshot carries itself (VeridianOS pages, arcbox `memory.bin`), read
+    /// on demand where the format allows.
+    pub memory: Option<std::sync::Arc<dyn MemoryImage>>,
 }
 
 /// Reads a state file of any format from its bytes: VeridianOS by its magic, squib by its
@@ -206,7 +193,7 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
             model: normalized(f.to_model()),
             format: Target::Veridian,
             encoded: Encoded::File(veridian::write(&f)),
-            memory: Some(pages),
+            memory: Some(std::sync::Arc::new(pages)),
         });
     }
     if squib::sniff(bytes) {
@@ -238,9 +225,8 @@ fn normalized(mut m: Snapshot) -> Snapshot {
 
 /// An arcbox directory already read, as a [`Loaded`]; `name` labels its memory.
 pub fn load_arcbox(d: arcbox::ArcboxDir, name: &str) -> Loaded {
-    let memory = d
-        .has_memory()
-        .then(|| pages_of(&format!("{name}/{}", d.memory_file_name()), d.memory()));
+    let _ = name;
+    let memory = d.memory();
     Loaded {
         model: normalized(d.to_model()),
         format: Target::Arcbox {
@@ -393,7 +379,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or(Path::new("."));
     let named =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(named)?;
+    // Named after the output, so a leftover of an interrupted run is recognisable.
+    let base = path
+        .file_name()
+        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{base}.snaptool-tmp-"))
+        .tempfile_in(dir)
+        .map_err(named)?;
     tmp.write_all(bytes).map_err(named)?;
     tmp.as_file().sync_all().map_err(named)?;
     tmp.persist(path).map_err(|e| named(e.error))?;
@@ -514,10 +507,11 @@ pub fn describe(path: &Path, bytes: Option<&[u8]>, loaded: &Loaded) -> FormatFac
             "formats/firecracker.md",
         ),
     };
+    // Non-zero pages, counted as the image is read (an arcbox memory file is not held whole).
     let embedded = loaded.memory.as_ref().map(|p| {
-        let data: u64 = p
-            .extents()
-            .map_or(0, |e| e.iter().map(|x| x.len).sum::<u64>());
+        let page = memory::DEFAULT_PAGE_SIZE;
+        let data: u64 = memory::ops::stats(p.as_ref(), page, &memory::ops::no_progress)
+            .map_or(0, |s| (s.data_pages * page).min(p.len()));
         serde_json::json!({"source": p.path(), "length": p.len(), "nonzero_bytes": data})
     });
     let beside = match loaded.format {

@@ -44,7 +44,7 @@ pub fn run_convert(
             registry::write_output(&c.output, out)?;
             // Memory the input held itself goes beside an output that does not hold it.
             if let (Some(pages), None, false) = (&src.memory, mem, target.embeds_memory()) {
-                let path = registry::write_memory_beside(pages, out, target)?;
+                let path = registry::write_memory_beside(pages.as_ref(), out, target)?;
                 report.memory_file = Some(path.display().to_string());
             }
             if json {
@@ -115,7 +115,7 @@ pub fn run_decode(vmstate: &Path, out: &Path) -> Result<u8> {
         path.push(".mem");
         let path = PathBuf::from(path);
         memory::ops::convert(
-            pages,
+            pages.as_ref(),
             &path,
             memory::ops::Target::Raw,
             memory::DEFAULT_PAGE_SIZE,

@@ -37,7 +37,10 @@ pub fn print(s: &str) -> Result<()> {
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 pub fn new_output(dir: &Path) -> Result<tempfile::NamedTempFile> {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("{}", dir.display()))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".snaptool-tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("{}", dir.display()))?;
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(0o644))?;
     Ok(tmp)

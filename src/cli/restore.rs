@@ -94,7 +94,7 @@ pub fn run_restore(
             let dir = tempfile::tempdir()?;
             let raw = dir.path().join("mem");
             memory::ops::convert(
-                pages,
+                pages.as_ref(),
                 &raw,
                 memory::ops::Target::Raw,
                 memory::DEFAULT_PAGE_SIZE,
@@ -162,14 +162,14 @@ pub fn run_restore(
             );
         }
     }
-    match &report.stop {
-        StopReason::Error(e) => anyhow::bail!("{name}: the guest stopped: {e}"),
-        StopReason::Timeout if lines.is_some_and(|n| report.lines < n) => anyhow::bail!(
-            "{name}: the guest printed {} of {} lines before the {timeout} s timeout",
-            report.lines,
-            lines.unwrap_or(0)
-        ),
-        _ => {}
+    if let Some(why) = report.failure() {
+        match report.stop {
+            StopReason::Timeout => anyhow::bail!("{name}: {why} within the {timeout} s timeout"),
+            _ => anyhow::bail!("{name}: {why}"),
+        }
+    }
+    if !json && report.stop.is_final() {
+        eprintln!("snaptool: the guest stopped: {}", report.stop);
     }
     if let Some(e) = expected {
         if !captured.starts_with(&e) {

@@ -35,6 +35,18 @@ impl FileImage {
         })
     }
 
+    /// An image over a file already open (for example an anonymous temporary file); `name`
+    /// labels it in messages.
+    pub fn from_file(file: File, name: &str) -> Result<Self, MemError> {
+        let meta = file.metadata().map_err(|e| MemError::io(name, e))?;
+        Ok(FileImage {
+            name: name.to_string(),
+            path: PathBuf::from(name),
+            len: meta.len(),
+            file,
+        })
+    }
+
     /// The open file.
     pub fn file(&self) -> &File {
         &self.file

@@ -77,7 +77,14 @@ impl Output {
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         let name = path.display().to_string();
-        let tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| MemError::io(&name, e))?;
+        // Named after the output, so a file left by a killed run is recognisable.
+        let base = path
+            .file_name()
+            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{base}.snaptool-tmp-"))
+            .tempfile_in(dir)
+            .map_err(|e| MemError::io(&name, e))?;
         tmp.as_file()
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(|e| MemError::io(&name, e))?;
@@ -690,12 +697,10 @@ pub fn convert(
                     input.path()
                 ));
             }
-            let data = super::read_all(input)?;
-            let bytes = super::lz4::encode(&name, &data)?;
             let o = Output::create(out)?;
-            o.file()
-                .write_all_at(&bytes, 0)
-                .map_err(|e| MemError::io(&name, e))?;
+            let mut w = std::io::BufWriter::with_capacity(1 << 20, o.file());
+            super::lz4::encode_image(input, &mut w, &name)?;
+            drop(w);
             o.commit()?;
         }
     }

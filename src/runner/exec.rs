@@ -1,7 +1,7 @@
 //! Running vCPUs: one thread each, port and MMIO exits to the device bus, COM1 bytes to the
 //! caller, and a signal that kicks vCPUs out of `KVM_RUN` when the run ends.
 
-use super::{Bus, PortEffect, RunError, RunOptions, RunReport, StopReason};
+use super::{Bus, PortEffect, RunError, RunOptions, RunReport, StopReason, VcpuAtStop};
 use kvm_ioctls::{VcpuExit, VcpuFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
@@ -40,6 +40,7 @@ pub(super) fn run(
         .collect();
     drop(tx);
     let deadline = resumed + opts.timeout;
+    report.lines_wanted = opts.lines;
     let mut line_buf = Vec::new();
     report.stop = loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -81,6 +82,10 @@ pub(super) fn run(
             h.join()
                 .map_err(|_| RunError::Internal("a vCPU thread panicked".into()))?,
         );
+    }
+    report.vcpus_at_stop = fds.iter().filter_map(at_stop).collect();
+    if report.stop == StopReason::Timeout && halted_for_good(&report.vcpus_at_stop) {
+        report.stop = StopReason::Halted;
     }
     // What the vCPUs printed after the stop decision but before they stopped: with `drain`, it
     // belongs to the output (a snapshot taken now must not lose it).
@@ -128,9 +133,15 @@ fn vcpu_loop(mut fd: VcpuFd, bus: &Mutex<Bus>, tx: &Sender<Event>, stop: &Atomic
                 std::thread::sleep(Duration::from_millis(1));
                 None
             }
-            Ok(VcpuExit::Shutdown | VcpuExit::SystemEvent(..)) => {
-                Some(Event::Stop(StopReason::Shutdown))
-            }
+            Ok(VcpuExit::Shutdown) => Some(Event::Stop(StopReason::TripleFault)),
+            Ok(VcpuExit::SystemEvent(kind, _)) => Some(Event::Stop(match kind {
+                kvm_bindings::KVM_SYSTEM_EVENT_SHUTDOWN => StopReason::Shutdown,
+                kvm_bindings::KVM_SYSTEM_EVENT_RESET => StopReason::Reset,
+                other => StopReason::Error(format!("system event {other}")),
+            })),
+            Ok(VcpuExit::FailEntry(reason, cpu)) => Some(Event::Stop(StopReason::FailEntry(
+                format!("hardware reason 0x{reason:x} on host CPU {cpu}"),
+            ))),
             Ok(other) => Some(Event::Stop(StopReason::Error(format!(
                 "unexpected vCPU exit {other:?}"
             )))),
@@ -145,4 +156,41 @@ fn vcpu_loop(mut fd: VcpuFd, bus: &Mutex<Bus>, tx: &Sender<Event>, stop: &Atomic
         }
     }
     fd
+}
+
+/// KVM's MP state values (`KVM_MP_STATE_*`).
+const MP_RUNNABLE: u32 = 0;
+const MP_UNINITIALIZED: u32 = 1;
+const MP_INIT_RECEIVED: u32 = 2;
+const MP_HALTED: u32 = 3;
+const MP_SIPI_RECEIVED: u32 = 4;
+/// RFLAGS.IF.
+const RFLAGS_IF: u64 = 1 << 9;
+
+/// Where a stopped vCPU is, or `None` when KVM does not say.
+fn at_stop(fd: &VcpuFd) -> Option<VcpuAtStop> {
+    let regs = fd.get_regs().ok()?;
+    let mp = fd.get_mp_state().ok()?.mp_state;
+    let mp_state = match mp {
+        MP_RUNNABLE => "runnable".to_string(),
+        MP_UNINITIALIZED => "uninitialized".to_string(),
+        MP_INIT_RECEIVED => "init_received".to_string(),
+        MP_HALTED => "halted".to_string(),
+        MP_SIPI_RECEIVED => "sipi_received".to_string(),
+        n => n.to_string(),
+    };
+    Some(VcpuAtStop {
+        rip: regs.rip,
+        interrupts_enabled: regs.rflags & RFLAGS_IF != 0,
+        mp_state,
+    })
+}
+
+/// Whether no vCPU can ever run again: at least one is halted with interrupts disabled and the
+/// others are halted the same way or wait for an INIT/SIPI nobody can send.
+pub(super) fn halted_for_good(v: &[VcpuAtStop]) -> bool {
+    let stuck = |c: &VcpuAtStop| c.mp_state == "halted" && !c.interrupts_enabled;
+    v.iter().any(stuck)
+        && v.iter()
+            .all(|c| stuck(c) || c.mp_state == "uninitialized" || c.mp_state == "init_received")
 }

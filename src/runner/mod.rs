@@ -101,15 +101,66 @@ pub struct RunOptions {
 pub enum StopReason {
     /// The requested number of lines was printed.
     Lines,
-    /// The timeout expired.
+    /// The timeout expired with the guest still able to run.
     #[default]
     Timeout,
-    /// The guest reset the machine through the i8042.
+    /// The timeout expired with every vCPU halted and interrupts disabled: the guest can never
+    /// run again.
+    Halted,
+    /// The guest reset the machine through the i8042 (how a Firecracker guest powers off).
     Reset,
-    /// The guest shut down (triple fault or system event).
+    /// The guest asked for a power-off or reset through a system event.
     Shutdown,
-    /// A vCPU failed.
+    /// A vCPU triple-faulted (`KVM_EXIT_SHUTDOWN`).
+    TripleFault,
+    /// KVM could not enter the guest (invalid guest state), with the hardware's reason.
+    FailEntry(String),
+    /// A vCPU exit the runner does not handle, or a failed `KVM_RUN`.
     Error(String),
+}
+
+impl StopReason {
+    /// Whether the guest died on its own (triple fault, failed entry, unhandled exit): a run
+    /// that ends like this failed whatever was asked.
+    pub fn is_crash(&self) -> bool {
+        matches!(
+            self,
+            StopReason::TripleFault | StopReason::FailEntry(_) | StopReason::Error(_)
+        )
+    }
+
+    /// Whether the guest can no longer print anything (it stopped on its own, crashed or halted
+    /// for good).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, StopReason::Lines | StopReason::Timeout)
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Lines => f.write_str("printed the lines asked for"),
+            StopReason::Timeout => f.write_str("timeout"),
+            StopReason::Halted => f.write_str("halted with interrupts disabled"),
+            StopReason::Reset => f.write_str("reset through the i8042"),
+            StopReason::Shutdown => f.write_str("shutdown system event"),
+            StopReason::TripleFault => f.write_str("triple fault"),
+            StopReason::FailEntry(r) => write!(f, "VM entry failed ({r})"),
+            StopReason::Error(e) => write!(f, "vCPU error: {e}"),
+        }
+    }
+}
+
+/// Where a vCPU was when the run ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VcpuAtStop {
+    /// Instruction pointer.
+    pub rip: u64,
+    /// RFLAGS.IF: whether the vCPU accepts interrupts.
+    pub interrupts_enabled: bool,
+    /// KVM's MP state (`runnable`, `halted`, `uninitialized`, `init_received`, `sipi_received`,
+    /// or the number).
+    pub mp_state: String,
 }
 
 /// What happened during a run.
@@ -121,6 +172,11 @@ pub struct RunReport {
     pub serial_bytes: usize,
     /// Lines captured.
     pub lines: usize,
+    /// The lines asked for, if any.
+    pub lines_wanted: Option<usize>,
+    /// Each vCPU's instruction pointer and state when the run ended (empty when it could not
+    /// be read).
+    pub vcpus_at_stop: Vec<VcpuAtStop>,
     /// Time from the start of the restore until the vCPUs ran, in milliseconds.
     pub restore_ms: f64,
     /// Time from resuming until the first serial byte, in milliseconds.
@@ -137,6 +193,27 @@ pub struct RunReport {
     pub unhandled_ports: BTreeMap<String, u64>,
     /// Accesses to MMIO nothing emulates.
     pub mmio_accesses: u64,
+}
+
+impl RunReport {
+    /// Why the run failed, or `None` when it did what was asked: the guest printed the lines
+    /// asked for, or (without a line count) it neither crashed nor failed to enter. The text names
+    /// the stop reason, vCPU 0's last rip and the lines seen.
+    pub fn failure(&self) -> Option<String> {
+        let short = self.lines_wanted.is_some_and(|n| self.lines < n);
+        if !(short || self.stop.is_crash()) {
+            return None;
+        }
+        let rip = match self.vcpus_at_stop.first() {
+            Some(v) => format!("last rip 0x{:x}", v.rip),
+            None => "last rip unknown".to_string(),
+        };
+        let seen = match self.lines_wanted {
+            Some(n) => format!("{} of {n} lines printed", self.lines),
+            None => format!("{} lines printed", self.lines),
+        };
+        Some(format!("the guest stopped: {} ({rip}, {seen})", self.stop))
+    }
 }
 
 /// Restores `snapshot` with guest memory from `mem`, resumes it, and streams every COM1 byte to
@@ -407,14 +484,17 @@ pub fn boot_and_snapshot(
 }
 
 fn ensure_running(report: &RunReport) -> Result<(), RunError> {
-    if matches!(report.stop, StopReason::Lines | StopReason::Timeout) {
-        Ok(())
-    } else {
-        Err(RunError::Refused(format!(
-            "the guest stopped before the snapshot: {:?}",
-            report.stop
-        )))
+    if !report.stop.is_final() {
+        return Ok(());
     }
+    let rip = match report.vcpus_at_stop.first() {
+        Some(v) => format!("last rip 0x{:x}", v.rip),
+        None => "last rip unknown".to_string(),
+    };
+    Err(RunError::Refused(format!(
+        "the guest stopped before the snapshot: {} ({rip}, {} lines printed)",
+        report.stop, report.lines
+    )))
 }
 
 /// Pauses at an instruction boundary and captures every vCPU, the platform, the UART and memory

@@ -1,9 +1,11 @@
 //! Integration tests: one binary, one module per concern.
 
 mod arcbox;
+mod big_memory;
 mod cli;
 mod convert;
 mod corruption;
+mod crash_safety;
 mod devices;
 mod example;
 mod fc_v8;
@@ -11,9 +13,12 @@ mod fc_v9_v11;
 mod golden;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod hostcheck;
+mod hostile_counts;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+mod restore_verdict;
 mod roundtrip;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod runner;

@@ -23,13 +23,14 @@ pub mod types;
 #[cfg(test)]
 mod tests;
 
-use crate::memory::{MemError, MemoryImage, lz4};
+use crate::memory::{MemError, MemoryImage, file::FileImage, lz4};
 use crate::model::Snapshot;
 use crate::report::{Finding, Severity};
 use serde::de::DeserializeOwned;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use thiserror::Error;
 pub use types::*;
 
@@ -127,17 +128,52 @@ pub fn sniff_dir(path: &Path) -> bool {
     path.is_dir() && path.join(FILE_INFO).is_file() && path.join(FILE_STATE).is_file()
 }
 
-/// An arcbox snapshot directory, in memory.
-#[derive(Debug, Clone, PartialEq)]
+/// An arcbox snapshot directory: both JSON documents in memory, the memory file as an image
+/// read on demand (never held whole in memory).
+#[derive(Debug, Clone)]
 pub struct ArcboxDir {
     /// `snapshot.json`.
     pub info: SnapshotInfo,
     /// `vm_state.json`.
     pub state: VmSnapshot,
-    /// The decompressed memory file, when there is one.
-    memory: Option<Vec<u8>>,
-    /// The `memory.bin.lz4` bytes for `memory`, when known.
-    lz4: Option<Vec<u8>>,
+    /// The memory file's content (decompressed), when there is one: the directory's own file,
+    /// or a temporary copy made by [`from_model`].
+    memory: Option<Arc<dyn MemoryImage>>,
+    /// The `memory.bin.lz4` file for `memory` and its length, when there is one.
+    lz4: Option<(Arc<fs::File>, u64)>,
+}
+
+impl PartialEq for ArcboxDir {
+    fn eq(&self, other: &Self) -> bool {
+        self.info == other.info
+            && self.state == other.state
+            && same_memory(self.memory.as_deref(), other.memory.as_deref())
+    }
+}
+
+/// Whether two memory images (or their absence) have the same length and bytes, compared a
+/// MiB at a time.
+fn same_memory(a: Option<&dyn MemoryImage>, b: Option<&dyn MemoryImage>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) if a.len() == b.len() => {
+            const CHUNK: u64 = 1 << 20;
+            let (mut x, mut y) = (vec![0u8; CHUNK as usize], vec![0u8; CHUNK as usize]);
+            let mut at = 0;
+            while at < a.len() {
+                let n = CHUNK.min(a.len() - at) as usize;
+                if a.read_at(at, &mut x[..n]).is_err()
+                    || b.read_at(at, &mut y[..n]).is_err()
+                    || x[..n] != y[..n]
+                {
+                    return false;
+                }
+                at += n as u64;
+            }
+            true
+        }
+        _ => false,
+    }
 }
 
 impl ArcboxDir {
@@ -153,10 +189,10 @@ impl ArcboxDir {
         convert::merge(&self.info, &self.state).1
     }
 
-    /// The decompressed memory file: each region's bytes at its `file_offset`. Empty when the
-    /// directory has no memory file.
-    pub fn memory(&self) -> &[u8] {
-        self.memory.as_deref().unwrap_or(&[])
+    /// The decompressed memory file: each region's bytes at its `file_offset`; `None` when the
+    /// directory has no memory file. It is read on demand.
+    pub fn memory(&self) -> Option<Arc<dyn MemoryImage>> {
+        self.memory.clone()
     }
 
     /// Whether both hold the same snapshot: the same model (as `diff` compares them, provenance
@@ -165,7 +201,7 @@ impl ArcboxDir {
     /// `snapshot.json` values for a model that had none (a fresh id and the current time), which
     /// are not part of the model.
     pub fn same_content(&self, other: &ArcboxDir) -> bool {
-        self.memory == other.memory
+        same_memory(self.memory.as_deref(), other.memory.as_deref())
             && crate::diff::diff(&self.to_model(), &other.to_model(), crate::diff::PROVENANCE)
                 .is_empty()
     }
@@ -187,11 +223,11 @@ impl ArcboxDir {
     fn memory_file_len(&self) -> u64 {
         match (&self.memory, self.state.compressed, &self.lz4) {
             (None, _, _) => 0,
-            (Some(m), false, _) => m.len() as u64,
-            (Some(_), true, Some(z)) => z.len() as u64,
-            (Some(m), true, None) => lz4::encode(FILE_MEM_LZ4, m)
-                .map(|z| z.len() as u64)
-                .unwrap_or(0),
+            (Some(m), false, _) => m.len(),
+            (Some(_), true, Some((_, len))) => *len,
+            (Some(m), true, None) => {
+                lz4::encode_image(m.as_ref(), &mut std::io::sink(), FILE_MEM_LZ4).unwrap_or(0)
+            }
         }
     }
 
@@ -533,14 +569,15 @@ fn first_error(dir: &Path, problems: Vec<Problem>) -> Result<(), Error> {
     }
 }
 
-/// Loads the memory file `st` selects: `Ok(None)` when it is absent (arcbox only warns). The
-/// length is checked against `total_memory` before anything is read or decompressed.
-/// A loaded memory file: the decompressed bytes and, for `memory.bin.lz4`, the file as read.
-type Loaded = (Vec<u8>, Option<Vec<u8>>);
+/// A loaded memory file: its (decompressed) content and, for `memory.bin.lz4`, the file and its
+/// length.
+type Loaded = (Arc<dyn MemoryImage>, Option<(Arc<fs::File>, u64)>);
 
-/// With `lengths_only`, a plain `memory.bin` is checked by its length and not read (the bytes
-/// returned are empty); `memory.bin.lz4` is always decompressed, as that is its only check.
-fn load_memory(dir: &Path, st: &VmSnapshot, lengths_only: bool) -> Result<Option<Loaded>, Error> {
+/// Opens the memory file `st` selects: `Ok(None)` when it is absent (arcbox only warns). The
+/// length is checked against `total_memory` before anything is read or decompressed; a
+/// `memory.bin` is then read on demand, and a `memory.bin.lz4` is decoded once as a stream to
+/// check it (it is never held whole in memory).
+fn load_memory(dir: &Path, st: &VmSnapshot) -> Result<Option<Loaded>, Error> {
     let name = if st.compressed {
         FILE_MEM_LZ4
     } else {
@@ -556,14 +593,6 @@ fn load_memory(dir: &Path, st: &VmSnapshot, lengths_only: bool) -> Result<Option
     if !md.is_file() {
         return Err(MemError::format(&shown, 0, "not a regular file").into());
     }
-    if usize::try_from(st.total_memory).is_err() {
-        return Err(MemError::format(
-            &shown,
-            0,
-            "total_memory does not fit this host's address space",
-        )
-        .into());
-    }
     if !st.compressed {
         if md.len() != st.total_memory {
             return Err(MemError::format(
@@ -577,20 +606,15 @@ fn load_memory(dir: &Path, st: &VmSnapshot, lengths_only: bool) -> Result<Option
             )
             .into());
         }
-        if lengths_only {
-            return Ok(Some((Vec::new(), None)));
+        let img = FileImage::open(&path)?;
+        if img.len() != st.total_memory {
+            return Err(MemError::format(&shown, img.len(), "file changed while read").into());
         }
-        let data = read_capped(&path, st.total_memory)?;
-        if data.len() as u64 != st.total_memory {
-            return Err(
-                MemError::format(&shown, data.len() as u64, "file changed while read").into(),
-            );
-        }
-        return Ok(Some((data, None)));
+        return Ok(Some((Arc::new(img), None)));
     }
-    let mut f = fs::File::open(&path).map_err(io_err(&path))?;
+    let f = fs::File::open(&path).map_err(io_err(&path))?;
     let mut prefix = [0u8; 4];
-    f.read_exact(&mut prefix)
+    (&f).read_exact(&mut prefix)
         .map_err(|_| MemError::format(&shown, 0, "shorter than the 4-byte size prefix"))?;
     let declared = u64::from(u32::from_le_bytes(prefix));
     if declared != st.total_memory {
@@ -604,11 +628,9 @@ fn load_memory(dir: &Path, st: &VmSnapshot, lengths_only: bool) -> Result<Option
         )
         .into());
     }
-    f.seek(SeekFrom::Start(0)).map_err(io_err(&path))?;
-    let mut raw = Vec::with_capacity(md.len() as usize);
-    f.read_to_end(&mut raw).map_err(io_err(&path))?;
-    let data = lz4::decode(&shown, &raw)?;
-    Ok(Some((data, Some(raw))))
+    let img = lz4::Lz4Image::from_file(f.try_clone().map_err(io_err(&path))?, &shown)?;
+    let len = img.file_len();
+    Ok(Some((Arc::new(img), Some((Arc::new(f), len)))))
 }
 
 fn read_json(dir: &Path) -> Result<(SnapshotInfo, VmSnapshot), Error> {
@@ -667,7 +689,7 @@ pub fn from_json(snapshot_json: &[u8], vm_state_json: &[u8]) -> Result<ArcboxDir
 /// The first problem found.
 pub fn read_dir(path: &Path) -> Result<ArcboxDir, Error> {
     let (info, state) = read_json(path)?;
-    let (memory, lz4) = match load_memory(path, &state, false)? {
+    let (memory, lz4) = match load_memory(path, &state)? {
         Some((m, z)) => (Some(m), z),
         None => (None, None),
     };
@@ -722,13 +744,8 @@ pub fn from_model(
                     "{total} bytes of memory do not fit memory.bin.lz4's 32-bit size; write memory.bin instead"
                 )));
             }
-            let data = crate::memory::read_all(img)?;
-            let z = if compress_lz4 {
-                Some(lz4::encode(FILE_MEM_LZ4, &data)?)
-            } else {
-                None
-            };
-            (Some(data), z)
+            let (m, z) = spool(img, compress_lz4)?;
+            (Some(m), z)
         }
         None => {
             notes.push(
@@ -755,20 +772,60 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     f.sync_all().map_err(io_err(path))
 }
 
-/// Writes memory with holes for all-zero 64 KiB chunks.
-fn write_sparse(path: &Path, data: &[u8]) -> Result<(), Error> {
-    const CHUNK: usize = 64 << 10;
-    let mut f = fs::File::create(path).map_err(io_err(path))?;
-    for c in data.chunks(CHUNK) {
-        if c.iter().all(|&b| b == 0) {
-            f.seek(SeekFrom::Current(c.len() as i64))
-                .map_err(io_err(path))?;
-        } else {
-            f.write_all(c).map_err(io_err(path))?;
+/// A temporary copy of `img` as arcbox would store it (in the system's temporary directory,
+/// removed when the last handle goes): `memory.bin.lz4`, or a sparse `memory.bin`. Memory use
+/// stays a few MiB whatever the image's size.
+fn spool(img: &dyn MemoryImage, compress_lz4: bool) -> Result<Loaded, Error> {
+    let tmp_dir = std::env::temp_dir();
+    let f = tempfile::tempfile().map_err(io_err(&tmp_dir))?;
+    if compress_lz4 {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &f);
+        let len = lz4::encode_image(img, &mut w, FILE_MEM_LZ4)?;
+        w.flush().map_err(io_err(&tmp_dir))?;
+        drop(w);
+        let view =
+            lz4::Lz4Image::from_file(f.try_clone().map_err(io_err(&tmp_dir))?, FILE_MEM_LZ4)?;
+        return Ok((Arc::new(view), Some((Arc::new(f), len))));
+    }
+    write_sparse(&f, &tmp_dir, img)?;
+    Ok((Arc::new(FileImage::from_file(f, FILE_MEM)?), None))
+}
+
+/// Copies `img` into `f` with holes for its holes and all-zero 64 KiB chunks.
+fn write_sparse(f: &fs::File, path: &Path, img: &dyn MemoryImage) -> Result<(), Error> {
+    use std::os::unix::fs::FileExt;
+    const CHUNK: u64 = 64 << 10;
+    f.set_len(0).map_err(io_err(path))?;
+    let mut buf = vec![0u8; CHUNK as usize];
+    for e in img.extents()? {
+        let mut at = e.offset;
+        while at < e.end() {
+            let n = CHUNK.min(e.end() - at) as usize;
+            img.read_at(at, &mut buf[..n])?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                f.write_all_at(&buf[..n], at).map_err(io_err(path))?;
+            }
+            at += n as u64;
         }
     }
-    f.set_len(data.len() as u64).map_err(io_err(path))?;
-    f.sync_all().map_err(io_err(path))
+    f.set_len(img.len()).map_err(io_err(path))?;
+    Ok(())
+}
+
+/// Copies the first `len` bytes of `from` into a new file at `path`.
+fn write_copy(path: &Path, from: &fs::File, len: u64) -> Result<(), Error> {
+    use std::os::unix::fs::FileExt;
+    let out = fs::File::create(path).map_err(io_err(path))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        from.read_exact_at(&mut buf[..n], at)
+            .map_err(io_err(path))?;
+        out.write_all_at(&buf[..n], at).map_err(io_err(path))?;
+        at += n as u64;
+    }
+    out.sync_all().map_err(io_err(path))
 }
 
 fn sync_dir(path: &Path) {
@@ -850,13 +907,23 @@ pub fn write_dir(d: &ArcboxDir, out: &Path) -> Result<(), Error> {
     write_file(&t.join(FILE_STATE), &json_bytes(&d.state))?;
     if let Some(m) = &d.memory {
         if d.state.compressed {
-            let z = match &d.lz4 {
-                Some(z) => std::borrow::Cow::Borrowed(z),
-                None => std::borrow::Cow::Owned(lz4::encode(FILE_MEM_LZ4, m)?),
-            };
-            write_file(&t.join(FILE_MEM_LZ4), &z)?;
+            let p = t.join(FILE_MEM_LZ4);
+            match &d.lz4 {
+                Some((z, len)) => write_copy(&p, z, *len)?,
+                None => {
+                    let f = fs::File::create(&p).map_err(io_err(&p))?;
+                    let mut w = std::io::BufWriter::with_capacity(1 << 20, &f);
+                    lz4::encode_image(m.as_ref(), &mut w, FILE_MEM_LZ4)?;
+                    w.flush().map_err(io_err(&p))?;
+                    drop(w);
+                    f.sync_all().map_err(io_err(&p))?;
+                }
+            }
         } else {
-            write_sparse(&t.join(FILE_MEM), m)?;
+            let p = t.join(FILE_MEM);
+            let f = fs::File::create(&p).map_err(io_err(&p))?;
+            write_sparse(&f, &p, m.as_ref())?;
+            f.sync_all().map_err(io_err(&p))?;
         }
     }
     sync_dir(t);
@@ -1013,7 +1080,7 @@ pub fn verify(path: &Path) -> Vec<Finding> {
         ));
     }
     if !structural {
-        match load_memory(path, &state, true) {
+        match load_memory(path, &state) {
             Ok(Some(_)) => {}
             Ok(None) => out.push(finding(
                 Severity::Warning,
