@@ -49,6 +49,16 @@ const TYPES: [(u64, &str); 7] = [
 /// such connections start at 2^30.
 const VSOCK_LOCAL_PORT_LAST: u64 = (1 << 30) - 1;
 
+/// The balloon statistics v1.14 added to `BalloonStats`.
+const BALLOON_STATS_V1_14: [&str; 6] = [
+    "oom_kill",
+    "alloc_stall",
+    "async_scan",
+    "direct_scan",
+    "async_reclaim",
+    "direct_reclaim",
+];
+
 /// A device list entry of layout `from` rewritten as layout `to`'s, or `None` when there is no
 /// faithful rewrite (the error names the device). `transport` is `mmio` or `pci`; `list` the
 /// device list (`block_devices`, `mmds`, ...; 6.0.0's `mmds_version` included).
@@ -115,14 +125,7 @@ fn up(r: usize, pci: bool, list: &str, s: &mut Value) -> Option<()> {
             }
             if list == "balloon_device" {
                 let stats = obj(s, "/device_state/latest_stats")?;
-                for k in [
-                    "oom_kill",
-                    "alloc_stall",
-                    "async_scan",
-                    "direct_scan",
-                    "async_reclaim",
-                    "direct_reclaim",
-                ] {
+                for k in BALLOON_STATS_V1_14 {
                     stats.insert(k.into(), Value::Null);
                 }
                 obj(s, "/device_state")?.insert(
@@ -217,14 +220,7 @@ fn down(r: usize, pci: bool, list: &str, s: &mut Value) -> Option<()> {
             }
             if list == "balloon_device" {
                 let stats = obj(s, "/device_state/latest_stats")?;
-                for k in [
-                    "oom_kill",
-                    "alloc_stall",
-                    "async_scan",
-                    "direct_scan",
-                    "async_reclaim",
-                    "direct_reclaim",
-                ] {
+                for k in BALLOON_STATS_V1_14 {
                     stats.remove(k);
                 }
                 obj(s, "/device_state")?.remove("hinting_state");
