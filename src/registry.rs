@@ -16,7 +16,7 @@
 
 use crate::convert::ConvertError;
 use crate::formats::firecracker::{self as fc, LAYOUTS, Layout};
-use crate::formats::{arcbox, squib, veridian};
+use crate::formats::{arcbox, qemu, squib, veridian};
 use crate::memory::{self, MemoryImage, PagesImage};
 use crate::model::Snapshot;
 use crate::verify::{self, Finding, Report, Severity};
@@ -38,6 +38,8 @@ pub enum Target {
         /// Compress the memory file with LZ4.
         lz4: bool,
     },
+    /// A QEMU migration stream (`formats/qemu.md`), guest RAM in the stream.
+    Qemu,
 }
 
 impl Target {
@@ -48,12 +50,17 @@ impl Target {
             Target::Veridian => "veridian-1",
             Target::Squib => squib::LAYOUT_ID,
             Target::Arcbox { .. } => arcbox::convert::LAYOUT,
+            Target::Qemu => qemu::LAYOUT_ID,
         }
     }
 
-    /// Whether the format holds guest memory itself (VeridianOS pages, arcbox `memory.bin`).
+    /// Whether the format holds guest memory itself (VeridianOS pages, arcbox `memory.bin`,
+    /// a QEMU stream's RAM section).
     pub fn embeds_memory(&self) -> bool {
-        matches!(self, Target::Veridian | Target::Arcbox { .. })
+        matches!(
+            self,
+            Target::Veridian | Target::Arcbox { .. } | Target::Qemu
+        )
     }
 }
 
@@ -67,6 +74,7 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
         "squib" | squib::LAYOUT_ID => return Ok(Target::Squib),
         "arcbox" | arcbox::convert::LAYOUT => return Ok(Target::Arcbox { lz4: false }),
         "arcbox-lz4" => return Ok(Target::Arcbox { lz4: true }),
+        "qemu" | qemu::LAYOUT_ID => return Ok(Target::Qemu),
         _ => {}
     }
     let bare = t
@@ -106,7 +114,7 @@ pub fn parse_target(s: &str) -> Result<Target, String> {
             .map(|l| format!("{} ({})", l.id, l.releases.join(", ")))
             .collect();
         format!(
-            "{s}: not a layout snaptool writes; known: veridian, squib, arcbox, arcbox-lz4; {}",
+            "{s}: not a layout snaptool writes; known: veridian, squib, arcbox, arcbox-lz4, qemu; {}",
             known.join("; ")
         )
     })
@@ -181,6 +189,11 @@ pub struct Loaded {
 /// # Errors
 /// The format's reader error.
 pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
+    if qemu::sniff(bytes) {
+        let f = qemu::read(bytes.to_vec(), "(QEMU stream)")
+            .map_err(|e| ConvertError::Other(format!("QEMU stream: {e}")))?;
+        return load_qemu(f, Some(bytes.to_vec()));
+    }
     if veridian::sniff(bytes) {
         let f = veridian::read(bytes).map_err(|e| ConvertError::Other(e.to_string()))?;
         let pages = PagesImage::new(
@@ -213,6 +226,29 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
         format: Target::Firecracker(from),
         encoded: Encoded::File(fc::write(&src).map_err(write_err(from))?),
         memory: None,
+    })
+}
+
+/// A QEMU stream already read, as a [`Loaded`]. `bytes`: the stream's bytes when at hand (else
+/// they are read from its source for [`Loaded::encoded`]).
+fn load_qemu(f: qemu::QemuFile, bytes: Option<Vec<u8>>) -> Result<Loaded, ConvertError> {
+    let err = |e: String| ConvertError::Other(e);
+    let model = normalized(f.to_model().map_err(err)?);
+    let memory = f
+        .memory()
+        .map(|m| std::sync::Arc::new(m) as std::sync::Arc<dyn MemoryImage>);
+    // What the writer gives for this model is the re-encoding; it equals the input for every
+    // stream QEMU wrote in one pass.
+    let encoded = match (memory.as_deref(), bytes) {
+        (Some(mem), _) => Encoded::File(qemu::from_model(&model, Some(mem)).map_err(err)?.0),
+        (None, Some(b)) => Encoded::File(b),
+        (None, None) => Encoded::File(Vec::new()),
+    };
+    Ok(Loaded {
+        model,
+        format: Target::Qemu,
+        encoded,
+        memory,
     })
 }
 
@@ -260,11 +296,37 @@ pub fn load_path(path: &Path) -> Result<Loaded, ConvertError> {
         let d = arcbox::read_dir(path).map_err(|e| ConvertError::Other(e.to_string()))?;
         return Ok(load_arcbox(d, &name));
     }
+    if is_qemu_path(path) {
+        // Read on demand: a stream holds all of guest RAM.
+        let f = qemu::read_path(path).map_err(ConvertError::Other)?;
+        return load_qemu(f, None);
+    }
     let bytes = read_state_file(path)?;
     load(&bytes).map_err(|e| match e {
         ConvertError::Other(s) => ConvertError::Other(format!("{name}: {s}")),
         e => e,
     })
+}
+
+/// Whether the file at `path` starts like a QEMU migration stream.
+pub fn is_qemu_path(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && qemu::sniff(&head)
+}
+
+/// The QEMU command line that resumes the QEMU stream `e` once written to `out`.
+///
+/// # Errors
+/// When `e` is not a QEMU stream.
+pub fn qemu_command(e: &Encoded, out: &Path) -> Result<Vec<String>, ConvertError> {
+    let b = e
+        .bytes()
+        .ok_or_else(|| ConvertError::Other("not a QEMU stream".into()))?;
+    qemu::command(b, out).map_err(ConvertError::Other)
 }
 
 /// The bytes of a state file, refused before reading when larger than its format allows
@@ -335,6 +397,10 @@ pub(crate) fn encode_with(
         Target::Arcbox { lz4 } => {
             let (d, notes) = arcbox::from_model(m, memory, lz4).map_err(|e| other(&e))?;
             Ok((Encoded::Arcbox(Box::new(d)), notes))
+        }
+        Target::Qemu => {
+            let (b, notes) = qemu::from_model(m, memory).map_err(|e| other(&e))?;
+            Ok((Encoded::File(b), notes))
         }
     }
 }
@@ -506,6 +572,19 @@ pub fn describe(path: &Path, bytes: Option<&[u8]>, loaded: &Loaded) -> FormatFac
             "Firecracker state file".to_string(),
             "formats/firecracker.md",
         ),
+        Target::Qemu => {
+            let machine = loaded
+                .model
+                .provenance
+                .releases
+                .first()
+                .cloned()
+                .unwrap_or_default();
+            (
+                format!("QEMU migration stream (version 3), {machine}; guest RAM in the stream"),
+                "formats/qemu.md",
+            )
+        }
     };
     // Non-zero pages, counted as the image is read (an arcbox memory file is not held whole).
     let embedded = loaded.memory.as_ref().map(|p| {
@@ -532,7 +611,7 @@ pub fn describe(path: &Path, bytes: Option<&[u8]>, loaded: &Loaded) -> FormatFac
 /// Whether a state file's bytes are a Firecracker file (else another format's, which
 /// [`load`] reads).
 pub fn is_firecracker(bytes: &[u8]) -> bool {
-    !(veridian::sniff(bytes) || squib::sniff(bytes))
+    !(veridian::sniff(bytes) || squib::sniff(bytes) || qemu::sniff(bytes))
 }
 
 /// For a Firecracker 5.0.0 file, whose magic and version a squib state file shares: how the
@@ -565,6 +644,11 @@ pub fn verify_path(path: &Path, mem: Option<&Path>) -> Result<Report, ConvertErr
         let findings = arcbox::verify(path);
         let arch = arch_of(&load_path(path));
         return Ok(other(arcbox::convert::LAYOUT, findings, arch));
+    }
+    if is_qemu_path(path) {
+        let findings = qemu::verify(path);
+        let arch = arch_of(&load_path(path));
+        return Ok(other(qemu::LAYOUT_ID, findings, arch));
     }
     let bytes = read_state_file(path)?;
     if veridian::sniff(&bytes) {

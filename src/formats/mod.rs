@@ -2,5 +2,6 @@
 
 pub mod arcbox;
 pub mod firecracker;
+pub mod qemu;
 pub mod squib;
 pub mod veridian;

@@ -796,11 +796,12 @@ pub fn stats(
     let pages = len.div_ceil(page_size);
     let stored_bytes = {
         use std::os::unix::fs::MetadataExt;
-        let m = std::fs::metadata(img.path()).map_err(|e| MemError::io(img.path(), e))?;
-        if img.kind() == ImageKind::Raw {
-            m.blocks() * 512
-        } else {
-            m.len()
+        // An image inside another file (a stream's RAM, a VeridianOS file's pages) may have no
+        // file of its own: then nothing is stored apart from it.
+        match std::fs::metadata(img.path()) {
+            Ok(m) if img.kind() == ImageKind::Raw => m.blocks() * 512,
+            Ok(m) => m.len(),
+            Err(_) => 0,
         }
     };
     Ok(MemStats {
