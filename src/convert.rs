@@ -48,6 +48,10 @@ pub struct ConversionReport {
     /// the target does not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_file: Option<String>,
+    /// For a QEMU stream written to a file: the command line (argv) that resumes it, naming the
+    /// output file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qemu_command: Option<Vec<String>>,
 }
 
 impl ConversionReport {
@@ -94,7 +98,24 @@ impl ConversionReport {
         if let Some(m) = &self.memory_file {
             s.push_str(&format!("memory written to {m}\n"));
         }
+        if let Some(c) = &self.qemu_command {
+            let words: Vec<String> = c.iter().map(|w| shell_word(w)).collect();
+            s.push_str(&format!("resume with: {}\n", words.join(" ")));
+        }
         s
+    }
+}
+
+/// `w` quoted for a POSIX shell when it needs quoting.
+fn shell_word(w: &str) -> String {
+    let plain = !w.is_empty()
+        && w
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=,:@%+".contains(&b));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', r"'\''"))
     }
 }
 
@@ -226,6 +247,7 @@ pub fn convert_loaded(
         changed: Vec::new(),
         notes,
         memory_file: None,
+        qemu_command: None,
     };
     for c in diff::diff(m, m2, diff::PROVENANCE) {
         let absent = |v: &Option<serde_json::Value>| v.as_ref().is_none_or(|v| v.is_null());

@@ -47,6 +47,9 @@ pub fn run_convert(
                 let path = registry::write_memory_beside(pages.as_ref(), out, target)?;
                 report.memory_file = Some(path.display().to_string());
             }
+            if target == registry::Target::Qemu {
+                report.qemu_command = Some(registry::qemu_command(&c.output, out)?);
+            }
             if json {
                 print(&(serde_json::to_string_pretty(&report)? + "\n"))?;
             } else {

@@ -182,6 +182,11 @@ pub fn vcpu_from(cpu: &Fields<'_>, apic: Option<&Fields<'_>>) -> X86Vcpu {
     v.lapic = apic.map(lapic_from);
     let mut msrs = Vec::new();
     for &(f, index) in MSR_FIELDS {
+        // MCG_CTL takes effect only with the machine-check setup QEMU does itself
+        // (KVM_X86_SETUP_MCE); QEMU writes it whatever the state.
+        if index == 0x17b {
+            continue;
+        }
         msrs.push(Msr { index, value: g(f) });
     }
     for (i, &index) in MTRR_FIXED.iter().enumerate() {
@@ -195,14 +200,23 @@ pub fn vcpu_from(cpu: &Fields<'_>, apic: Option<&Fields<'_>>) -> X86Vcpu {
             index: 0x200 + 2 * i,
             value: g(&format!("env.mtrr_var[{i}].base")),
         });
+        // QEMU keeps a mask with the bits above the CPU's physical address width set; KVM takes
+        // it without them (a 48-bit width assumed); a mask without its valid bit is 0 to KVM.
+        let mask = g(&format!("env.mtrr_var[{i}].mask"));
         msrs.push(Msr {
             index: 0x201 + 2 * i,
-            value: g(&format!("env.mtrr_var[{i}].mask")),
+            value: if mask & (1 << 11) == 0 {
+                0
+            } else {
+                mask & ((1 << 48) - 1)
+            },
         });
     }
-    for &(sub, f, index, default) in MSR_SUBSECTIONS {
-        let value = cpu.u(&format!("{sub}:{f}")).unwrap_or(default);
-        msrs.push(Msr { index, value });
+    // An MSR kept in a subsection is there only when QEMU had it (and it was not the default).
+    for &(sub, f, index, _) in MSR_SUBSECTIONS {
+        if let Some(value) = cpu.u(&format!("{sub}:{f}")) {
+            msrs.push(Msr { index, value });
+        }
     }
     msrs.sort_by_key(|m| m.index);
     v.msrs = msrs;
