@@ -109,8 +109,7 @@ impl ConversionReport {
 /// `w` quoted for a POSIX shell when it needs quoting.
 fn shell_word(w: &str) -> String {
     let plain = !w.is_empty()
-        && w
-            .bytes()
+        && w.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=,:@%+".contains(&b));
     if plain {
         w.to_string()

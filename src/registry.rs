@@ -326,7 +326,9 @@ pub fn qemu_command(e: &Encoded, out: &Path) -> Result<Vec<String>, ConvertError
     let b = e
         .bytes()
         .ok_or_else(|| ConvertError::Other("not a QEMU stream".into()))?;
-    qemu::command(b, out).map_err(ConvertError::Other)
+    // An absolute path, so the command works from any directory.
+    let abs = std::fs::canonicalize(out).unwrap_or_else(|_| out.to_path_buf());
+    qemu::command(b, &abs).map_err(ConvertError::Other)
 }
 
 /// The bytes of a state file, refused before reading when larger than its format allows

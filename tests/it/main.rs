@@ -18,6 +18,8 @@ mod layouts_v2_v5;
 mod malformed;
 mod memory;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
+mod qemu;
+#[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod restore_verdict;
 mod roundtrip;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
