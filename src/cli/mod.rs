@@ -10,7 +10,7 @@ pub mod memcmd;
 pub mod restore;
 pub mod verify;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use std::io::Write;
 use std::path::Path;
 
@@ -36,6 +36,7 @@ pub fn print(s: &str) -> Result<()> {
 /// A temporary output file in `dir`, readable by everyone like a file `create` would make.
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 pub fn new_output(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    use anyhow::Context;
     use std::os::unix::fs::PermissionsExt;
     let tmp = tempfile::Builder::new()
         .prefix(".snaptool-tmp-")

@@ -106,12 +106,12 @@ pub(super) const MSR_SUBSECTIONS: &[(&str, &str, u32, u64)] = &[
     ("cpu/xss", "env.xss", 0xda0, 0),
 ];
 
-/// Every MSR index the `cpu` section can hold.
+/// Every MSR index snaptool writes into the `cpu` section (the MCE banks, `env.mce_banks`, are
+/// carried as written and not taken from the model).
 pub fn holds_msr(index: u32) -> bool {
     MSR_FIELDS.iter().any(|&(_, i)| i == index)
         || MTRR_FIXED.contains(&index)
         || (0x200..0x210).contains(&index)
-        || (0x400..0x428).contains(&index)
         || MSR_SUBSECTIONS.iter().any(|&(_, _, i, _)| i == index)
 }
 
@@ -404,9 +404,11 @@ pub fn hflags(v: &X86Vcpu, xcr0: u64, keep: u64) -> u64 {
     } else {
         h |= u64::from((cs >> DESC_B_SHIFT) & 1) << 4;
         h |= u64::from((ss >> DESC_B_SHIFT) & 1) << 5;
-        if s.cr0 & 1 == 0 || v.regs.rflags & (1 << 17) != 0 || h & (1 << 4) == 0 {
-            h |= 1 << 6;
-        } else if (s.ds.base | s.es.base | s.ss.base) != 0 {
+        if s.cr0 & 1 == 0
+            || v.regs.rflags & (1 << 17) != 0
+            || h & (1 << 4) == 0
+            || (s.ds.base | s.es.base | s.ss.base) != 0
+        {
             h |= 1 << 6;
         }
     }

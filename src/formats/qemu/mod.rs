@@ -947,7 +947,7 @@ fn write_stream(
                 } else {
                     stream::RAM_ZERO
                 } | if cont { stream::RAM_CONTINUE } else { 0 };
-                w.u64(p * PAGE_SIZE | flags);
+                w.u64((p * PAGE_SIZE) | flags);
                 if !cont {
                     w.name(name);
                 }
