@@ -14,6 +14,7 @@ mod golden;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod hostcheck;
 mod hostile_counts;
+mod hostile_formats;
 mod layouts_v2_v5;
 mod malformed;
 mod memory;

@@ -3,7 +3,7 @@
 //! the conversions of those parts are shared here. Also: how device states and allocator state
 //! move between these three layouts when a model made from one is written as another.
 
-use super::convert_common as cc;
+use super::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
 use super::v10::aarch64 as arm;
 use super::v10::devices::{
     AcpiDeviceManagerState, BootSourceConfig, GuestMemoryRegionState, GuestMemoryState,
@@ -18,21 +18,6 @@ use crate::model::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-/// Extension key of the resource allocator state.
-pub(crate) const KEY_ALLOC: &str = "firecracker/resource_allocator";
-/// Extension key of `KvmState` when its capability strings do not parse.
-pub(crate) const KEY_CAPS: &str = "firecracker/kvm_state";
-/// Extension key of "the virtio devices are on PCI" (`pci_enabled` up to 10.0.0, the `Pci`
-/// variant of `VirtioDevicesState` in 11.0.0).
-pub(crate) const KEY_PCI: &str = "firecracker/pci_enabled";
-
-/// The bitcode-era layout ids whose device states translate into each other, oldest first.
-const SIBLINGS: [&str; 3] = [
-    "firecracker-9.0.0",
-    "firecracker-10.0.0",
-    "firecracker-11.0.0",
-];
 
 /// What Firecracker v1.16.1 records for a VM without devices (see `v10/defaults.json`); used for
 /// state a model from another producer lacks.
@@ -504,24 +489,4 @@ pub(crate) fn invented(m: &Snapshot, gsi: bool) -> Vec<String> {
         out.push("device_states.acpi_state.vmclock (Firecracker's initial vmclock page)".into());
     }
     out
-}
-
-/// Whether `layout` is a bitcode-era layout (9.0.0, 10.0.0, 11.0.0).
-pub(crate) fn is_sibling(layout: &str) -> bool {
-    SIBLINGS.contains(&layout)
-}
-
-/// A 9.0.0 / 10.0.0 aarch64 `ConnectedLegacyState` (JSON) for a model device without a raw
-/// state of its own (e.g. the serial console or RTC of an 11.0.0 file), from its MMIO placement.
-pub(crate) fn legacy_entry(d: &Device) -> Option<Value> {
-    let name = match d.kind {
-        DeviceKind::Serial => "Serial",
-        DeviceKind::Rtc => "Rtc",
-        DeviceKind::BootTimer => "BootTimer",
-        _ => return None,
-    };
-    let Some(Transport::Mmio { addr, len, irq }) = d.transport else {
-        return None;
-    };
-    Some(json!({"type_": name, "device_info": {"addr": addr, "len": len, "gsi": irq}}))
 }

@@ -2,13 +2,20 @@
 //! change between layouts), device lists ↔ model devices, and format-private extensions.
 
 use super::WriteError;
-use super::convert_bitcode as cb;
 use super::ladder;
 use super::wire::{Blob, FamBlob, Xsave};
 use crate::kvm_abi as k;
 use crate::model::*;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Map, Value};
+
+/// Extension key of the resource allocator state.
+pub(crate) const KEY_ALLOC: &str = "firecracker/resource_allocator";
+/// Extension key of `KvmState` when its capability strings do not parse.
+pub(crate) const KEY_CAPS: &str = "firecracker/kvm_state";
+/// Extension key of "the virtio devices are on PCI" (`pci_enabled` up to 10.0.0, the `Pci`
+/// variant of `VirtioDevicesState` in 11.0.0).
+pub(crate) const KEY_PCI: &str = "firecracker/pci_enabled";
 
 /// Most MSR entries Firecracker puts in one `kvm_msrs` chunk.
 const MSR_CHUNK: usize = 256;
@@ -417,8 +424,8 @@ pub(crate) fn devices_from_model(
             // A legacy MMIO device another bitcode-era layout keeps outside its device lists
             // (11.0.0's aarch64 serial console and RTC): rebuilt from its placement.
             if transport == "mmio"
-                && cb::is_sibling(layout)
-                && let Some(entry) = cb::legacy_entry(d)
+                && ladder::is_sibling(layout)
+                && let Some(entry) = ladder::legacy_entry(d)
                 && let Some(Value::Array(a)) = obj.get_mut("legacy_devices")
             {
                 a.push(entry);
@@ -641,7 +648,7 @@ pub(crate) fn vmclock_for(m: &Snapshot, layout: &str) -> Option<Value> {
 /// The legacy interrupt allocator's next id in the model's allocator state.
 fn legacy_next_id(m: &Snapshot) -> Option<u64> {
     m.extensions
-        .get(cb::KEY_ALLOC)?
+        .get(KEY_ALLOC)?
         .value
         .pointer("/gsi_legacy_allocator/next_id")?
         .as_u64()
@@ -672,7 +679,7 @@ fn vmclock_gsi(m: &Snapshot, layout: &str) -> Option<u64> {
 /// interrupt lines; MSI GSIs: the PCI devices' MSI-X vectors; no freed ids).
 pub(crate) fn alloc_for(m: &Snapshot, layout: &str, defaults: &Value) -> Value {
     let mut out = defaults.clone();
-    let ext = m.extensions.get(cb::KEY_ALLOC);
+    let ext = m.extensions.get(KEY_ALLOC);
     let v = match ext {
         Some(e) if e.layout == layout => Some(e.value.clone()),
         Some(e) => ladder::allocator(

@@ -3,7 +3,7 @@
 //! model place the 6.0.0 and 10.0.0 converters use, so a VM reads into the same model whichever
 //! of these layouts stored it.
 
-use super::convert_common as cc;
+use super::convert_common::{self as cc, KEY_CAPS};
 use super::v2::x86_64::VcpuState as X86VcpuState;
 use super::v6::aarch64 as arm;
 use super::v6::devices::{AcpiDeviceManagerState, BootSourceConfig, HugePageConfig, VmGenIdState};
@@ -13,10 +13,6 @@ use crate::kvm_abi as k;
 use crate::model::*;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
-
-/// Extension key of capability modifiers the model cannot parse (same JSON shape,
-/// `{"kvm_cap_modifiers": [...]}`, in every layout, so it is taken from any of them).
-const KEY_CAPS: &str = "firecracker/kvm_state";
 
 /// The machine configuration fields every layout has, borrowed from the layout's `VmInfo`.
 pub(crate) struct Info<'a> {

@@ -14,6 +14,7 @@
 //! Formats 5.0.0 and 6.0.0 share every device type; 2.0.0–4.0.0 devices move only between the
 //! layouts that share their shapes (see `convert_common::same_device_shape`).
 
+use crate::model::{Device, DeviceKind, Transport};
 use serde_json::{Map, Value, json};
 
 /// Layout ids in step order.
@@ -343,6 +344,33 @@ pub(crate) fn allocator(
         _ => {}
     }
     Some(v)
+}
+
+/// The bitcode-era layout ids whose device states translate into each other, oldest first.
+const SIBLINGS: [&str; 3] = [
+    "firecracker-9.0.0",
+    "firecracker-10.0.0",
+    "firecracker-11.0.0",
+];
+
+/// Whether `layout` is a bitcode-era layout (9.0.0, 10.0.0, 11.0.0).
+pub(crate) fn is_sibling(layout: &str) -> bool {
+    SIBLINGS.contains(&layout)
+}
+
+/// A 9.0.0 / 10.0.0 aarch64 `ConnectedLegacyState` (JSON) for a model device without a raw
+/// state of its own (e.g. the serial console or RTC of an 11.0.0 file), from its MMIO placement.
+pub(crate) fn legacy_entry(d: &Device) -> Option<Value> {
+    let name = match d.kind {
+        DeviceKind::Serial => "Serial",
+        DeviceKind::Rtc => "Rtc",
+        DeviceKind::BootTimer => "BootTimer",
+        _ => return None,
+    };
+    let Some(Transport::Mmio { addr, len, irq }) = d.transport else {
+        return None;
+    };
+    Some(json!({"type_": name, "device_info": {"addr": addr, "len": len, "gsi": irq}}))
 }
 
 #[cfg(test)]

@@ -59,7 +59,10 @@ fn model_has_the_vcpu_in_user_mode() {
     assert_eq!(v.sregs.cs.l, 1);
     assert_eq!(v.sregs.efer & 0x500, 0x500);
     assert_eq!(v.tsc_khz, Some(2_596_134));
-    let lapic = v.lapic.as_ref().expect("the apic section gives the LAPIC page");
+    let lapic = v
+        .lapic
+        .as_ref()
+        .expect("the apic section gives the LAPIC page");
     assert_eq!(lapic.regs.0.len(), 1024);
     assert_eq!(lapic.reg(0x20).unwrap() >> 24, 0, "APIC id of vCPU 0");
 }

@@ -9,7 +9,7 @@ use super::devices::*;
 use super::kvm::*;
 use super::x86_64 as x86;
 use crate::codec::bincode as bc;
-use crate::formats::firecracker::convert_common as cc;
+use crate::formats::firecracker::convert_common::{self as cc, KEY_CAPS};
 use crate::formats::firecracker::wire::{Blob, FamBlob};
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -18,10 +18,6 @@ use serde::{Serialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
 const LAYOUT: &str = "firecracker-1.0.0";
-/// Extension holding capability modifiers the model cannot parse, as `{"kvm_cap_modifiers": [..]}`
-/// (the JSON shape of later layouts' `KvmState`).
-const KEY_CAPS: &str = "firecracker/kvm_state";
-
 /// A field-wise kvm structure → its C bytes (the two encodings are identical).
 fn c_bytes<T: Serialize>(v: &T) -> Blob {
     // The bincode encoder only refuses sequences of unknown length; kvm structures have none.

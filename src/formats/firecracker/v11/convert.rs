@@ -53,7 +53,7 @@ fn virtio_to_model(m: &mut Snapshot, v: &VirtioDevicesState) {
         VirtioDevicesState::Pci(d) => {
             cb::virtio_to_model(m, d, "pci", LAYOUT);
             m.extensions
-                .insert(cb::KEY_PCI.into(), cc::ext(LAYOUT, &true));
+                .insert(cc::KEY_PCI.into(), cc::ext(LAYOUT, &true));
         }
     }
 }
@@ -213,7 +213,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         kvm_state: c.caps,
         vm_state: x86::VmState {
             memory: c.memory,
-            resource_allocator: cc::value_as(&c.alloc, cb::KEY_ALLOC, LAYOUT)?,
+            resource_allocator: cc::value_as(&c.alloc, cc::KEY_ALLOC, LAYOUT)?,
             pitstate,
             clock,
             pic_master,
@@ -249,7 +249,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         vm_state: arm::VmState {
             memory: c.memory,
             gic,
-            resource_allocator: cc::value_as(&c.alloc, cb::KEY_ALLOC, LAYOUT)?,
+            resource_allocator: cc::value_as(&c.alloc, cc::KEY_ALLOC, LAYOUT)?,
         },
         vcpu_states,
         device_states: arm::DevicesState {

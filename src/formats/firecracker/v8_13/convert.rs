@@ -3,7 +3,7 @@
 use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
-use crate::formats::firecracker::convert_common as cc;
+use crate::formats::firecracker::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -11,9 +11,6 @@ use crate::model::*;
 use serde_json::{Value, json};
 
 const LAYOUT: &str = "firecracker-8.0.0-v1.13";
-const KEY_ALLOC: &str = "firecracker/resource_allocator";
-const KEY_CAPS: &str = "firecracker/kvm_state";
-const KEY_PCI: &str = "firecracker/pci_enabled";
 
 fn vm_info<T: std::fmt::Debug>(
     i: (u64, bool, &T, &BootSourceConfig, &HugePageConfig),

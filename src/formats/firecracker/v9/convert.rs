@@ -46,7 +46,7 @@ fn devices_to_model<M: serde::Serialize>(m: &mut Snapshot, mmio: &M, pci: &PciDe
     cb::virtio_to_model(m, pci, "pci", LAYOUT);
     if pci.pci_enabled {
         m.extensions
-            .insert(cb::KEY_PCI.into(), cc::ext(LAYOUT, &true));
+            .insert(cc::KEY_PCI.into(), cc::ext(LAYOUT, &true));
     }
 }
 
@@ -138,7 +138,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         kvm_state: c.caps,
         vm_state: x86::VmState {
             memory: c.memory,
-            resource_allocator: cc::value_as(&c.alloc, cb::KEY_ALLOC, LAYOUT)?,
+            resource_allocator: cc::value_as(&c.alloc, cc::KEY_ALLOC, LAYOUT)?,
             pitstate,
             clock,
             pic_master,
@@ -174,7 +174,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         vm_state: arm::VmState {
             memory: c.memory,
             gic,
-            resource_allocator: cc::value_as(&c.alloc, cb::KEY_ALLOC, LAYOUT)?,
+            resource_allocator: cc::value_as(&c.alloc, cc::KEY_ALLOC, LAYOUT)?,
         },
         vcpu_states,
         device_states: arm::DevicesState {
