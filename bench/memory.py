@@ -2,12 +2,17 @@
 """Memory-image benchmarks: snaptool against the obvious tools, measured side by side in one run.
 
     python3 bench/memory.py [--size 4G] [--repeat 3] [--dir DIR] [--markdown]
+                            [--snapshot-editor PATH]
 
 Builds snaptool (release) and bench/rebase-loop.c, generates a base image of SIZE (random pages,
 30 % zero pages) and two sparse diffs with 10 % of the pages written (one scattered at random, one
 in 1 MiB runs; a tenth of the written pages are zeros), then times each pair of commands (best of
 --repeat runs, page cache warm for both) and prints the ratio baseline time / snaptool time
 (above 1 = snaptool faster) next to the target from the issue it answers.
+With --snapshot-editor, merges are also measured against Firecracker's own
+`snapshot-editor edit-memory rebase --memory-path BASE --diff-path DIFF` (in place, and `cp` +
+rebase out of place). On a filesystem with reflinks (XFS, btrfs: --dir there), `cp` and
+snaptool's out-of-place merge both share the base's blocks, so both costs follow the diff.
 Needs: cargo, cc, cmp, cat, cp, zstd. Uses about 5 x SIZE of disk in DIR (default: a temp dir).
 """
 import argparse, os, random, shutil, subprocess, sys, tempfile, time
@@ -80,6 +85,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir")
     ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("--snapshot-editor", help="Firecracker's snapshot-editor binary, to compare merges with its rebase")
     a = ap.parse_args()
     subprocess.run(["cargo", "build", "--release", "-q"], cwd=ROOT, check=True)
     st = os.path.join(ROOT, "target", "release", "snaptool")
@@ -116,6 +122,16 @@ for p in range(0, n, 10): os.pwrite(fd, b'x' * 16, p * {P})
             ours = timed([st, "merge", base, diff, "-o", out], rm_out, a.repeat)
             ref = timed(f"cp {base} {out} && {loop} {out} {diff}", rm_out, a.repeat)
             rows.append((f"merge -o OUT, {name}", "cp BASE OUT + the loop", ref / ours, ">= 1x"))
+            if a.snapshot_editor:
+                se = a.snapshot_editor
+                rebase = [se, "edit-memory", "rebase", "--memory-path", work, "--diff-path", diff]
+                ours = timed([st, "merge", "--in-place", work, diff], fresh, a.repeat)
+                ref = timed(rebase, fresh, a.repeat)
+                rows.append((f"merge --in-place, {name}", "snapshot-editor edit-memory rebase", ref / ours, ">= 1.5x"))
+                ours = timed([st, "merge", base, diff, "-o", out], rm_out, a.repeat)
+                ref = timed(f"cp {base} {out} && {se} edit-memory rebase --memory-path {out} --diff-path {diff}",
+                            rm_out, a.repeat)
+                rows.append((f"merge -o OUT, {name}", "cp BASE OUT + snapshot-editor rebase", ref / ours, ">= 1x"))
         for name, b in (("identical", base), ("10 % pages differ", other)):
             if b == base:
                 shutil.copyfile(base, work)

@@ -20,6 +20,8 @@ mod malformed;
 mod memory;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod qemu;
+#[cfg(target_os = "linux")]
+mod reflink;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]
 mod restore_verdict;
 mod roundtrip;
