@@ -17,7 +17,7 @@
 use crate::convert::ConvertError;
 use crate::formats::firecracker::{self as fc, LAYOUTS, Layout};
 use crate::formats::{arcbox, qemu, squib, veridian};
-use crate::memory::{self, MemoryImage, PagesImage};
+use crate::memory::{self, MemoryImage};
 use crate::model::Snapshot;
 use crate::verify::{self, Finding, Report, Severity};
 use serde::Serialize;
@@ -140,6 +140,9 @@ pub enum Encoded {
     File(Vec<u8>),
     /// An arcbox snapshot directory (both JSON documents and the memory file).
     Arcbox(Box<arcbox::ArcboxDir>),
+    /// A VeridianOS file, written when needed: its embedded pages may be gigabytes, held in the
+    /// file it was read from or in a temporary file rather than in memory.
+    Veridian(Box<veridian::VeridianFile>),
 }
 
 impl Encoded {
@@ -148,6 +151,10 @@ impl Encoded {
     pub fn same(&self, other: &Encoded) -> bool {
         match (self, other) {
             (Encoded::File(a), Encoded::File(b)) => a == b,
+            (Encoded::Veridian(a), Encoded::Veridian(b)) => {
+                // Compared as written, a piece at a time.
+                matches!((digest(a), digest(b)), (Ok(x), Ok(y)) if x == y)
+            }
             (Encoded::Arcbox(a), Encoded::Arcbox(b)) => a.same_content(b),
             _ => false,
         }
@@ -158,6 +165,7 @@ impl Encoded {
         match self {
             Encoded::File(b) => b.len() as u64,
             Encoded::Arcbox(d) => d.dir_size(),
+            Encoded::Veridian(f) => f.encoded_len(),
         }
     }
 
@@ -165,7 +173,7 @@ impl Encoded {
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             Encoded::File(b) => Some(b),
-            Encoded::Arcbox(_) => None,
+            Encoded::Arcbox(_) | Encoded::Veridian(_) => None,
         }
     }
 }
@@ -196,18 +204,7 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
     }
     if veridian::sniff(bytes) {
         let f = veridian::read(bytes).map_err(|e| ConvertError::Other(e.to_string()))?;
-        let pages = PagesImage::new(
-            "(pages in the VeridianOS file)",
-            f.memory_len(),
-            4096,
-            f.pages().map(|(i, d)| (i, d.to_vec())),
-        );
-        return Ok(Loaded {
-            model: normalized(f.to_model()),
-            format: Target::Veridian,
-            encoded: Encoded::File(veridian::write(&f)),
-            memory: Some(std::sync::Arc::new(pages)),
-        });
+        return Ok(load_veridian(f));
     }
     if squib::sniff(bytes) {
         let f = squib::read(bytes)
@@ -227,6 +224,39 @@ pub fn load(bytes: &[u8]) -> Result<Loaded, ConvertError> {
         encoded: Encoded::File(fc::write(&src).map_err(write_err(from))?),
         memory: None,
     })
+}
+
+/// A VeridianOS file already read, as a [`Loaded`]: its memory is its embedded pages, read
+/// from where the file keeps them.
+pub fn load_veridian(f: veridian::VeridianFile) -> Loaded {
+    let pages = f.memory_image("(pages in the VeridianOS file)");
+    Loaded {
+        model: normalized(f.to_model()),
+        format: Target::Veridian,
+        encoded: Encoded::Veridian(Box::new(f)),
+        memory: Some(std::sync::Arc::new(pages)),
+    }
+}
+
+/// Length, CRC-64 and SipHash of a VeridianOS file as written.
+fn digest(f: &veridian::VeridianFile) -> std::io::Result<(u64, u64, u64)> {
+    struct Sink(u64, u64, std::collections::hash_map::DefaultHasher);
+    impl std::io::Write for Sink {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            use std::hash::Hasher;
+            self.0 += b.len() as u64;
+            self.1 = crc64::crc64(self.1, b);
+            self.2.write(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut s = Sink(0, 0, Default::default());
+    veridian::write_to(f, &mut s)?;
+    use std::hash::Hasher;
+    Ok((s.0, s.1, s.2.finish()))
 }
 
 /// A QEMU stream already read, as a [`Loaded`]. `bytes`: the stream's bytes when at hand (else
@@ -301,11 +331,27 @@ pub fn load_path(path: &Path) -> Result<Loaded, ConvertError> {
         let f = qemu::read_path(path).map_err(ConvertError::Other)?;
         return load_qemu(f, None);
     }
+    if is_veridian_path(path) {
+        // Its pages stay in the file.
+        let f =
+            veridian::read_path(path).map_err(|e| ConvertError::Other(format!("{name}: {e}")))?;
+        return Ok(load_veridian(f));
+    }
     let bytes = read_state_file(path)?;
     load(&bytes).map_err(|e| match e {
         ConvertError::Other(s) => ConvertError::Other(format!("{name}: {s}")),
         e => e,
     })
+}
+
+/// Whether the file at `path` starts like a VeridianOS snapshot.
+pub fn is_veridian_path(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && veridian::sniff(&head)
 }
 
 /// Whether the file at `path` starts like a QEMU migration stream.
@@ -389,7 +435,7 @@ pub(crate) fn encode_with(
         Target::Firecracker(l) => Ok((Encoded::File(encode_model(m, l)?), Vec::new())),
         Target::Veridian => {
             let (f, notes) = veridian::from_model(m, memory).map_err(|e| other(&e))?;
-            Ok((Encoded::File(veridian::write(&f)), notes))
+            Ok((Encoded::Veridian(Box::new(f)), notes))
         }
         Target::Squib => {
             let opts = squib::FromModelOptions { placeholder_gic };
@@ -411,6 +457,7 @@ pub(crate) fn reload(e: &Encoded) -> Result<Loaded, ConvertError> {
     match e {
         Encoded::File(b) => load(b),
         Encoded::Arcbox(d) => Ok(load_arcbox((**d).clone(), "(converted arcbox directory)")),
+        Encoded::Veridian(f) => Ok(load_veridian((**f).clone())),
     }
 }
 
@@ -432,6 +479,7 @@ pub fn write_output(e: &Encoded, out: &Path) -> std::io::Result<()> {
     match e {
         Encoded::File(b) => write_atomic(out, b),
         Encoded::Arcbox(d) => arcbox::write_dir(d, out).map_err(std::io::Error::other),
+        Encoded::Veridian(f) => write_atomic_with(out, |w| veridian::write_to(f, w)),
     }
 }
 
@@ -440,7 +488,17 @@ pub fn write_output(e: &Encoded, out: &Path) -> std::io::Result<()> {
 /// # Errors
 /// I/O errors, naming the path.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
+    write_atomic_with(path, |w| w.write_all(bytes))
+}
+
+/// [`write_atomic`] of what `write` writes.
+///
+/// # Errors
+/// I/O errors, naming the path.
+pub fn write_atomic_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -455,7 +513,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .prefix(&format!(".{base}.snaptool-tmp-"))
         .tempfile_in(dir)
         .map_err(named)?;
-    tmp.write_all(bytes).map_err(named)?;
+    // Readable like a file `create` makes (the temporary file starts private).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(named)?;
+    }
+    write(tmp.as_file_mut()).map_err(named)?;
     tmp.as_file().sync_all().map_err(named)?;
     tmp.persist(path).map_err(|e| named(e.error))?;
     Ok(())
@@ -652,11 +717,11 @@ pub fn verify_path(path: &Path, mem: Option<&Path>) -> Result<Report, ConvertErr
         let arch = arch_of(&load_path(path));
         return Ok(other(qemu::LAYOUT_ID, findings, arch));
     }
-    let bytes = read_state_file(path)?;
-    if veridian::sniff(&bytes) {
-        let arch = arch_of(&load(&bytes));
-        return Ok(other("veridian-1", veridian::verify(&bytes), arch));
+    if is_veridian_path(path) {
+        let arch = arch_of(&load_path(path));
+        return Ok(other("veridian-1", veridian::verify_path(path), arch));
     }
+    let bytes = read_state_file(path)?;
     if squib::sniff(&bytes) {
         let p = mem
             .map(Path::to_path_buf)

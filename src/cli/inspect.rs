@@ -29,7 +29,12 @@ pub fn run_inspect(
         return Ok(code::OK);
     };
     let name = vmstate.display().to_string();
-    if vmstate.is_dir() || snaptool::registry::is_qemu_path(vmstate) {
+    // Directories, streams and VeridianOS files (which embed guest memory) are read from their
+    // path, never whole.
+    if vmstate.is_dir()
+        || snaptool::registry::is_qemu_path(vmstate)
+        || snaptool::registry::is_veridian_path(vmstate)
+    {
         let loaded = super::convert::load_any(vmstate)?;
         return inspect_other(vmstate, None, &loaded, image.as_ref(), json);
     }

@@ -5,7 +5,7 @@
 //! RSS must stay under 64 MiB + 8 × the input size, ending with exit 0, 1 or 2 — never a panic,
 //! an abort or a stack overflow.
 
-use crate::root;
+use crate::{have_time, root};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -23,25 +23,11 @@ struct Probe {
 impl Probe {
     /// Runs snaptool `args`; asserts a clean exit and the peak-RSS bound for `input_len` bytes.
     fn run(&mut self, what: &str, input_len: u64, args: &[&std::ffi::OsStr]) -> i32 {
-        let rss = self.dir.join("rss");
-        let st = Command::new("/usr/bin/time")
-            .arg("-f")
-            .arg("%M")
-            .arg("-o")
-            .arg(&rss)
-            .arg(env!("CARGO_BIN_EXE_snaptool"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        let code = st.code();
+        let (code, kib) = crate::peak_rss(&self.dir, args);
         assert!(
             matches!(code, Some(0..=2)),
             "{what}: exit {code:?} (a panic, an abort or a signal)"
         );
-        let text = std::fs::read_to_string(&rss).unwrap();
-        let kib: u64 = text.lines().last().unwrap().trim().parse().unwrap();
         let limit = 64 * 1024 + 8 * input_len / 1024;
         assert!(
             kib <= limit,
@@ -79,18 +65,6 @@ impl Probe {
             );
         }
     }
-}
-
-fn have_time() -> bool {
-    if Path::new("/usr/bin/time").exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "CI=true but /usr/bin/time is missing"
-    );
-    eprintln!("\n!!! SKIPPED: /usr/bin/time is missing; peak RSS not measured !!!\n");
-    false
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -72,3 +72,40 @@ pub fn rel(path: &Path) -> String {
         .to_string_lossy()
         .replace('\\', "/")
 }
+
+/// Whether `/usr/bin/time` (for peak-RSS measurements) is here; without it a test says loudly
+/// that it skips, and under `CI=true` fails.
+pub fn have_time() -> bool {
+    if Path::new("/usr/bin/time").exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but /usr/bin/time is missing"
+    );
+    eprintln!("\n!!! SKIPPED: /usr/bin/time is missing; peak RSS not measured !!!\n");
+    false
+}
+
+/// Runs snaptool with `args` in `dir` under `/usr/bin/time` (its report there too) and returns
+/// the exit code (`None`: killed by a signal) and the peak RSS in KiB.
+pub fn peak_rss(dir: &Path, args: &[&std::ffi::OsStr]) -> (Option<i32>, u64) {
+    let rss = dir.join("rss");
+    let st = std::process::Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg("-o")
+        .arg(&rss)
+        .arg(env!("CARGO_BIN_EXE_snaptool"))
+        .args(args)
+        .current_dir(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    let text = std::fs::read_to_string(&rss).unwrap();
+    let kib = text.lines().last().unwrap().trim().parse().unwrap();
+    // /usr/bin/time exits with the command's code (and reports a signal's as 128 + n).
+    let code = st.code().filter(|c| *c < 128);
+    (code, kib)
+}

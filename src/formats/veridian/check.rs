@@ -24,18 +24,32 @@ fn warning(code: &'static str, path: impl Into<String>, message: impl Into<Strin
 /// `device_json`, `vmcs_missing`, `gpr_mismatch`, `msr_mismatch`, `lapic_enabled`, `lapic_id`,
 /// `memory_pages`, then the shared model checks.
 pub fn verify(bytes: &[u8]) -> Vec<Finding> {
-    let f = match read(bytes) {
-        Ok(f) => f,
-        Err(e) => {
-            return vec![Finding {
-                severity: Severity::Error,
-                code: e.code,
-                offset: Some(e.offset),
-                path: Some(e.field),
-                message: e.message,
-            }];
-        }
-    };
+    match read(bytes) {
+        Ok(f) => verify_file(&f),
+        Err(e) => vec![read_finding(e)],
+    }
+}
+
+/// [`verify`] of the file at `path`, read with [`read_path`] (its pages are not held in memory).
+pub fn verify_path(path: &std::path::Path) -> Vec<Finding> {
+    match read_path(path) {
+        Ok(f) => verify_file(&f),
+        Err(e) => vec![read_finding(e)],
+    }
+}
+
+fn read_finding(e: ReadError) -> Finding {
+    Finding {
+        severity: Severity::Error,
+        code: e.code,
+        offset: Some(e.offset),
+        path: Some(e.field),
+        message: e.message,
+    }
+}
+
+/// The findings after the reader's rules, for a file that reads (see [`verify`]).
+pub fn verify_file(f: &VeridianFile) -> Vec<Finding> {
     let mut out = Vec::new();
     let h = &f.header;
     if h.vcpu_count > MAX_VCPUS {
@@ -60,7 +74,7 @@ pub fn verify(bytes: &[u8]) -> Vec<Finding> {
             format!("{rests} device blobs named {MODEL_REST}; the first is used"),
         ));
     }
-    match convert::rest_of(&f) {
+    match convert::rest_of(f) {
         Rest::Absent => {}
         Rest::Bad(why) => out.push(warning(
             "model_rest",
@@ -113,8 +127,8 @@ pub fn verify(bytes: &[u8]) -> Vec<Finding> {
             ));
         }
     }
-    for (i, at) in convert::vcpu_regions(&f).iter().enumerate() {
-        vcpu_warnings(&f, i, *at, &mut out);
+    for (i, at) in convert::vcpu_regions(f).iter().enumerate() {
+        vcpu_warnings(f, i, *at, &mut out);
     }
     out.extend(crate::verify::model_checks(&f.to_model()));
     out

@@ -643,7 +643,8 @@ fn embed_pages(f: &mut VeridianFile, img: &dyn MemoryImage, len: u64) -> Result<
             {
                 seen += 1;
                 if page.iter().any(|&b| b != 0) {
-                    f.add_memory_page(p + k as u64, page);
+                    f.add_memory_page(p + k as u64, page)
+                        .map_err(|e| MemError::io("(VeridianOS pages)", e))?;
                 }
             }
             p += n;

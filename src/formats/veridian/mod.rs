@@ -21,15 +21,18 @@
 mod check;
 mod convert;
 pub mod lapic;
+pub mod pages;
 #[cfg(test)]
 mod tests;
 pub mod vmcs;
 
-pub use check::verify;
+pub use check::{verify, verify_file, verify_path};
 pub use convert::{FromModelError, from_model};
 pub use lapic::LapicSnapshot;
+pub use pages::{PageStore, PagesInFile};
 pub use vmcs::VmcsField;
 
+use std::borrow::Cow;
 use thiserror::Error;
 
 /// `SNAPSHOT_MAGIC` (the comment in the kernel says "VMSN"; little-endian bytes `4E 53 4D 56`).
@@ -367,8 +370,9 @@ pub struct VeridianFile {
     pub lapic_states: Vec<LapicSnapshot>,
     /// Page index (guest-memory offset / 4096) of each `MemoryPage` region.
     pub memory_page_indices: Vec<u64>,
-    /// The bytes of those pages, 4096 each, in the same order.
-    pub memory_page_data: Vec<u8>,
+    /// The bytes of those pages, 4096 each, in the same order (in memory, or read on demand
+    /// from the file they came from).
+    pub memory_page_data: PageStore,
     /// One per `DeviceState` region.
     pub device_states: Vec<DeviceBlob>,
 }
@@ -429,13 +433,15 @@ impl VeridianFile {
     }
 
     /// `add_memory_page`, with the page's bytes (cut or zero-padded to 4096).
-    pub fn add_memory_page(&mut self, page_index: u64, bytes: &[u8]) {
+    ///
+    /// # Errors
+    /// When the pages have moved to a temporary file (past [`pages::SPILL_AT`] bytes) and the
+    /// write to it failed.
+    pub fn add_memory_page(&mut self, page_index: u64, bytes: &[u8]) -> std::io::Result<()> {
+        self.memory_page_data.push(bytes)?;
         self.memory_page_indices.push(page_index);
-        let start = self.memory_page_data.len();
-        self.memory_page_data.resize(start + PAGE_SIZE as usize, 0);
-        let n = bytes.len().min(PAGE_SIZE as usize);
-        self.memory_page_data[start..start + n].copy_from_slice(&bytes[..n]);
         self.push_region(RegionType::MemoryPage, 0, PAGE_SIZE);
+        Ok(())
     }
 
     /// `add_device_state`.
@@ -466,12 +472,42 @@ impl VeridianFile {
     }
 
     /// The embedded guest pages: (page index, its 4096 bytes), in file order. Pages not listed
-    /// are zero.
-    pub fn pages(&self) -> impl Iterator<Item = (u64, &[u8])> {
+    /// are zero. A page read from its file can fail.
+    pub fn pages(&self) -> impl Iterator<Item = std::io::Result<(u64, Cow<'_, [u8]>)>> {
         self.memory_page_indices
             .iter()
-            .copied()
-            .zip(self.memory_page_data.chunks_exact(PAGE_SIZE as usize))
+            .enumerate()
+            .map(|(k, &i)| self.memory_page_data.page(k).map(|p| (i, p)))
+    }
+
+    /// The embedded pages as a memory image of [`Self::memory_len`] bytes named `name` (sharing
+    /// the pages, not copying them).
+    pub fn memory_image(&self, name: &str) -> PagesInFile {
+        PagesInFile::new(
+            name,
+            self.memory_len(),
+            self.memory_page_indices.clone(),
+            self.memory_page_data.clone(),
+        )
+    }
+
+    /// The length of [`write()`]'s output, computed without writing it.
+    pub fn encoded_len(&self) -> u64 {
+        let payload = self
+            .regions
+            .iter()
+            .map(|r| r.size)
+            .fold(0, u64::saturating_add);
+        (HEADER_SIZE as u64)
+            .saturating_add((self.regions.len() * DESCRIPTOR_SIZE) as u64)
+            .saturating_add(payload)
+            .saturating_add(8 * self.memory_page_indices.len() as u64)
+            .saturating_add(
+                self.device_states
+                    .iter()
+                    .map(|d| 4 + d.name.len() as u64)
+                    .sum::<u64>(),
+            )
     }
 
     /// Logical guest memory size in bytes: the model's memory regions (as [`Self::to_model`]
@@ -533,8 +569,61 @@ fn err(code: &'static str, offset: u64, field: impl Into<String>, message: Strin
 /// # Errors
 /// The first rule broken, with offset and field.
 pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
-    let len = b.len() as u64;
-    let Some(h) = Header::parse(b) else {
+    read_from(Src::Mem(b), None)
+}
+
+/// Reads the file at `path` as [`read`] does, without holding its pages in memory: the
+/// structure is read piece by piece, and the pages are read back from the file on demand (see
+/// [`PageStore`]).
+///
+/// # Errors
+/// An I/O error (code `io`), or the first rule broken, as [`read`].
+pub fn read_path(path: &std::path::Path) -> Result<VeridianFile, ReadError> {
+    let io = |e: std::io::Error| err("io", 0, "file", format!("{}: {e}", path.display()));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let file = std::sync::Arc::new(file);
+    read_from(Src::File(&file, len), Some(file.clone()))
+}
+
+/// The bytes [`read_from`] parses: a slice, or a file read piece by piece.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Mem(&'a [u8]),
+    File(&'a std::fs::File, u64),
+}
+
+impl<'a> Src<'a> {
+    fn len(&self) -> u64 {
+        match self {
+            Src::Mem(b) => b.len() as u64,
+            Src::File(_, len) => *len,
+        }
+    }
+
+    /// `n` bytes at `off` (the caller has checked that they are within the length).
+    fn get(&self, off: u64, n: u64) -> Result<Cow<'a, [u8]>, ReadError> {
+        match *self {
+            Src::Mem(b) => Ok(Cow::Borrowed(&b[off as usize..(off + n) as usize])),
+            Src::File(f, _) => {
+                use std::os::unix::fs::FileExt;
+                let mut v = vec![0u8; usize::try_from(n).unwrap_or(usize::MAX)];
+                f.read_exact_at(&mut v, off)
+                    .map_err(|e| err("io", off, "file", format!("reading {n} bytes: {e}")))?;
+                Ok(Cow::Owned(v))
+            }
+        }
+    }
+}
+
+/// Reads `src`; with `file` (the file `src` reads), the pages stay in it.
+fn read_from(
+    src: Src<'_>,
+    file: Option<std::sync::Arc<std::fs::File>>,
+) -> Result<VeridianFile, ReadError> {
+    let len = src.len();
+    let head = src.get(0, len.min(HEADER_SIZE as u64))?;
+    let Some(h) = Header::parse(&head) else {
         return Err(err(
             "too_short",
             len,
@@ -571,7 +660,7 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
         ));
     }
     for (o, name) in [(20usize, "header.pad0"), (36, "header.pad1")] {
-        if b[o..o + 4] != [0; 4] {
+        if head[o..o + 4] != [0; 4] {
             return Err(err(
                 "padding",
                 o as u64,
@@ -624,16 +713,18 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
     let vcpus = h.vcpu_count as usize;
     // seen[vcpu][type]: GeneralRegisters, VmcsState, MsrValues, LapicState
     let mut seen = vec![[false; 4]; vcpus];
+    let table = src.get(HEADER_SIZE as u64, n * DESCRIPTOR_SIZE as u64)?;
     let mut device_count = 0usize;
+    let (mut page_bytes, mut page_offsets) = (Vec::new(), Vec::new());
     let mut off = data_start;
     for k in 0..n {
         let at = HEADER_SIZE as u64 + k * DESCRIPTOR_SIZE as u64;
-        let p = at as usize;
+        let p = (k * DESCRIPTOR_SIZE as u64) as usize;
         let d = RegionDescriptor {
-            region_type: le32(b, p),
-            vcpu_index: le32(b, p + 4),
-            offset: le64(b, p + 8),
-            size: le64(b, p + 16),
+            region_type: le32(&table, p),
+            vcpu_index: le32(&table, p + 4),
+            offset: le64(&table, p + 8),
+            size: le64(&table, p + 16),
         };
         let field = |s: &str| format!("regions[{k}].{s}");
         let Some(t) = d.kind().filter(|t| *t != RegionType::VcpuState) else {
@@ -740,7 +831,12 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
                 )));
             }
         };
-        let payload = &b[off as usize..end as usize];
+        let payload = if t == RegionType::MemoryPage && file.is_some() {
+            Cow::Borrowed(&[][..])
+        } else {
+            src.get(off, d.size)?
+        };
+        let payload = &payload[..];
         match t {
             RegionType::GeneralRegisters => {
                 let a = std::array::from_fn(|i| le64(payload, 8 * i));
@@ -778,7 +874,13 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
                     ));
                 }
             },
-            RegionType::MemoryPage => f.memory_page_data.extend_from_slice(payload),
+            RegionType::MemoryPage => {
+                if file.is_some() {
+                    page_offsets.push(off);
+                } else {
+                    page_bytes.extend_from_slice(payload);
+                }
+            }
             RegionType::DeviceState => {
                 device_count += 1;
                 f.device_states.push(DeviceBlob {
@@ -815,7 +917,11 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
     }
     // Index section: page indices, then device names.
     let mut pos = off;
-    let pages = f.memory_page_data.len() / PAGE_SIZE as usize;
+    f.memory_page_data = match file {
+        Some(file) => PageStore::in_file(file, page_offsets),
+        None => PageStore::from_bytes(page_bytes),
+    };
+    let pages = f.memory_page_data.len();
     let need = pages as u64 * 8;
     if len - pos < need {
         return Err(err(
@@ -829,9 +935,10 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
         ));
     }
     f.memory_page_indices.reserve_exact(pages);
+    let index = src.get(pos, need)?;
     for i in 0..pages {
         let at = pos + 8 * i as u64;
-        let idx = le64(b, at as usize);
+        let idx = le64(&index, 8 * i);
         if idx >= h.memory_pages {
             return Err(err(
                 "page_index",
@@ -863,7 +970,7 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
                 "the name length (u32) is missing".into(),
             ));
         }
-        let n = le32(b, pos as usize);
+        let n = le32(&src.get(pos, 4)?, 0);
         if n > NAME_LIMIT {
             return Err(err(
                 "device_name",
@@ -880,8 +987,8 @@ pub fn read(b: &[u8]) -> Result<VeridianFile, ReadError> {
                 format!("{n} name bytes; {} remain", len - pos - 4),
             ));
         }
-        let s = &b[(pos + 4) as usize..(pos + 4 + u64::from(n)) as usize];
-        match std::str::from_utf8(s) {
+        let s = src.get(pos + 4, u64::from(n))?;
+        match std::str::from_utf8(&s) {
             Ok(s) => f.device_states[i].name = s.to_string(),
             Err(e) => {
                 return Err(err(
@@ -975,70 +1082,74 @@ fn parse_vmcs(payload: &[u8], off: u64, k: u64) -> Result<Vec<VmcsField>, ReadEr
 /// Encodes a file exactly as its struct says (descriptors, offsets and header as stored; call
 /// [`VeridianFile::finalize`] after editing). Payloads follow the descriptors in order, each
 /// taken from its type's vector by position; then the index section.
-pub fn write(f: &VeridianFile) -> Vec<u8> {
-    let payload: u64 = f
-        .regions
-        .iter()
-        .map(|r| r.size)
-        .fold(0, u64::saturating_add);
-    let cap = HEADER_SIZE as u64
-        + (f.regions.len() * DESCRIPTOR_SIZE) as u64
-        + payload
-        + 8 * f.memory_page_indices.len() as u64
-        + f.device_states
-            .iter()
-            .map(|d| 4 + d.name.len() as u64)
-            .sum::<u64>();
-    let mut out = Vec::with_capacity(usize::try_from(cap).unwrap_or(0).min(1 << 32));
-    out.extend_from_slice(&f.header.to_bytes());
+///
+/// # Errors
+/// When a page held in a file cannot be read back.
+pub fn write(f: &VeridianFile) -> std::io::Result<Vec<u8>> {
+    let cap = usize::try_from(f.encoded_len()).unwrap_or(0).min(1 << 32);
+    let mut out = Vec::with_capacity(cap);
+    write_to(f, &mut out)?;
+    Ok(out)
+}
+
+/// [`write()`] to `w`, a piece at a time (pages are read from their file one by one).
+///
+/// # Errors
+/// I/O errors of `w` or of reading a page back.
+pub fn write_to(f: &VeridianFile, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, w);
+    let out = &mut out;
+    out.write_all(&f.header.to_bytes())?;
     for r in &f.regions {
-        out.extend_from_slice(&r.region_type.to_le_bytes());
-        out.extend_from_slice(&r.vcpu_index.to_le_bytes());
-        out.extend_from_slice(&r.offset.to_le_bytes());
-        out.extend_from_slice(&r.size.to_le_bytes());
+        out.write_all(&r.region_type.to_le_bytes())?;
+        out.write_all(&r.vcpu_index.to_le_bytes())?;
+        out.write_all(&r.offset.to_le_bytes())?;
+        out.write_all(&r.size.to_le_bytes())?;
     }
+    let mut page = vec![0u8; PAGE_SIZE as usize];
     let (mut vm, mut gr, mut ms, mut la, mut pg, mut dv) = (0, 0, 0, 0, 0, 0);
     for r in &f.regions {
         match r.kind() {
             Some(RegionType::VmcsState) => {
                 for x in f.vmcs_states.get(vm).into_iter().flatten() {
-                    out.extend_from_slice(&x.encoding.to_le_bytes());
-                    out.extend_from_slice(&x.value.to_le_bytes());
+                    out.write_all(&x.encoding.to_le_bytes())?;
+                    out.write_all(&x.value.to_le_bytes())?;
                 }
                 vm += 1;
             }
             Some(RegionType::GeneralRegisters) => {
                 if let Some(g) = f.register_states.get(gr) {
                     for v in g.to_array() {
-                        out.extend_from_slice(&v.to_le_bytes());
+                        out.write_all(&v.to_le_bytes())?;
                     }
                 }
                 gr += 1;
             }
             Some(RegionType::MsrValues) => {
                 for m in f.msr_states.get(ms).into_iter().flatten() {
-                    out.extend_from_slice(&m.index.to_le_bytes());
-                    out.extend_from_slice(&m.reserved.to_le_bytes());
-                    out.extend_from_slice(&m.value.to_le_bytes());
+                    out.write_all(&m.index.to_le_bytes())?;
+                    out.write_all(&m.reserved.to_le_bytes())?;
+                    out.write_all(&m.value.to_le_bytes())?;
                 }
                 ms += 1;
             }
             Some(RegionType::LapicState) => {
                 if let Some(l) = f.lapic_states.get(la) {
-                    out.extend_from_slice(&l.to_bytes());
+                    out.write_all(&l.to_bytes())?;
                 }
                 la += 1;
             }
             Some(RegionType::MemoryPage) => {
-                let s = pg * PAGE_SIZE as usize;
-                if let Some(p) = f.memory_page_data.get(s..s + PAGE_SIZE as usize) {
-                    out.extend_from_slice(p);
+                if pg < f.memory_page_data.len() {
+                    f.memory_page_data.read_page(pg, &mut page)?;
+                    out.write_all(&page)?;
                 }
                 pg += 1;
             }
             Some(RegionType::DeviceState) => {
                 if let Some(d) = f.device_states.get(dv) {
-                    out.extend_from_slice(&d.data);
+                    out.write_all(&d.data)?;
                 }
                 dv += 1;
             }
@@ -1046,11 +1157,11 @@ pub fn write(f: &VeridianFile) -> Vec<u8> {
         }
     }
     for i in &f.memory_page_indices {
-        out.extend_from_slice(&i.to_le_bytes());
+        out.write_all(&i.to_le_bytes())?;
     }
     for d in &f.device_states {
-        out.extend_from_slice(&(d.name.len() as u32).to_le_bytes());
-        out.extend_from_slice(d.name.as_bytes());
+        out.write_all(&(d.name.len() as u32).to_le_bytes())?;
+        out.write_all(d.name.as_bytes())?;
     }
-    out
+    out.flush()
 }

@@ -86,7 +86,7 @@ fn header_checksum_and_registers_by_hand() {
         },
     );
     f.finalize();
-    let b = write(&f);
+    let b = write(&f).unwrap();
     // total_size = 64 + 24 + 144
     assert_eq!(b.len(), 232);
     #[rustfmt::skip]
@@ -125,10 +125,10 @@ fn header_checksum_and_registers_by_hand() {
 fn index_section_by_hand() {
     let mut f = VeridianFile::new(7, 1, 4, 0);
     f.add_register_state(0, GuestRegisters::default());
-    f.add_memory_page(1, &[0xAB; 4096]);
+    f.add_memory_page(1, &[0xAB; 4096]).unwrap();
     f.add_device_state("d".into(), vec![1, 2, 3]);
     f.finalize();
-    let b = write(&f);
+    let b = write(&f).unwrap();
     let total = 64 + 3 * 24 + 144 + 4096 + 3;
     assert_eq!(f.header.total_size, total as u64);
     assert_eq!(b.len(), total + 8 + 4 + 1);
@@ -146,7 +146,11 @@ fn index_section_by_hand() {
     assert_eq!(&b[total + 8..], &[1, 0, 0, 0, b'd']);
     let r = read(&b).unwrap();
     assert_eq!(r, f);
-    assert_eq!(r.pages().collect::<Vec<_>>(), vec![(1, &[0xAB; 4096][..])]);
+    let pages: Vec<(u64, Vec<u8>)> = r
+        .pages()
+        .map(|p| p.map(|(i, d)| (i, d.into_owned())).unwrap())
+        .collect();
+    assert_eq!(pages, vec![(1, vec![0xAB; 4096])]);
     assert_eq!(r.memory_len(), 4 * 4096);
 }
 
@@ -164,7 +168,7 @@ fn lapic_byte_form_in_a_file() {
     };
     f.add_lapic_state(0, l);
     f.finalize();
-    let b = write(&f);
+    let b = write(&f).unwrap();
     let p = 64 + 48 + 144;
     assert_eq!(b.len(), p + 176);
     assert_eq!(u32_at(&b, p), 3);
@@ -283,8 +287,8 @@ fn native_sample() -> VeridianFile {
             },
         );
     }
-    f.add_memory_page(2, &[0x5A; 4096]);
-    f.add_memory_page(5, &[0xC3; 100]);
+    f.add_memory_page(2, &[0x5A; 4096]).unwrap();
+    f.add_memory_page(5, &[0xC3; 100]).unwrap();
     f.add_device_state("uart0".into(), b"uart state".to_vec());
     f.finalize();
     f
@@ -293,7 +297,7 @@ fn native_sample() -> VeridianFile {
 #[test]
 fn native_file_reads_into_a_sensible_model() {
     let f = native_sample();
-    let b = write(&f);
+    let b = write(&f).unwrap();
     assert_eq!(read(&b).unwrap(), f);
     let m = f.to_model();
     assert_eq!(m.provenance.format, "veridian");
@@ -332,9 +336,13 @@ fn native_file_reads_into_a_sensible_model() {
     assert_eq!(m.devices[0].id, "uart0");
     assert_eq!(m.devices[0].blob.as_ref().unwrap().0, b"uart state");
     assert_eq!(f.memory_len(), 8 * 4096);
-    let pages: Vec<u64> = f.pages().map(|(i, _)| i).collect();
+    let pages: Vec<u64> = f.pages().map(|p| p.unwrap().0).collect();
     assert_eq!(pages, vec![2, 5]);
-    assert!(f.pages().nth(1).unwrap().1[100..].iter().all(|&x| x == 0));
+    assert!(
+        f.pages().nth(1).unwrap().unwrap().1[100..]
+            .iter()
+            .all(|&x| x == 0)
+    );
     assert!(
         verify(&b)
             .iter()
@@ -345,7 +353,7 @@ fn native_file_reads_into_a_sensible_model() {
 /// Model → file → model is the identity, for a model read from a native file.
 fn assert_model_round_trip(m: &Snapshot, mem: Option<&dyn MemoryImage>) -> VeridianFile {
     let (g, _) = from_model(m, mem).unwrap();
-    let b = write(&g);
+    let b = write(&g).unwrap();
     let g2 = read(&b).unwrap_or_else(|e| panic!("own output refused: {e}"));
     assert_eq!(g2, g);
     assert_eq!(&g2.to_model(), m);
@@ -357,11 +365,14 @@ fn native_model_round_trips_with_its_memory() {
     let f = native_sample();
     let m = f.to_model();
     let mut mem = vec![0u8; f.memory_len() as usize];
-    for (i, p) in f.pages() {
-        mem[i as usize * 4096..][..4096].copy_from_slice(p);
+    for (i, p) in f.pages().map(Result::unwrap) {
+        mem[i as usize * 4096..][..4096].copy_from_slice(&p);
     }
     let g = assert_model_round_trip(&m, Some(&VecImage(mem)));
-    assert_eq!(g.pages().collect::<Vec<_>>(), f.pages().collect::<Vec<_>>());
+    assert_eq!(
+        g.pages().map(Result::unwrap).collect::<Vec<_>>(),
+        f.pages().map(Result::unwrap).collect::<Vec<_>>()
+    );
     // the unmapped VMCS field is written back
     assert!(
         g.vmcs_states[0]
@@ -392,10 +403,10 @@ fn fc_round_trip(dir: &str) {
     let img = VecImage(fx.mem.clone());
     let (x, notes) = from_model(&m, Some(&img)).unwrap();
     assert!(notes.iter().any(|n| n.contains(MODEL_REST)), "{notes:?}");
-    let bytes2 = write(&x);
+    let bytes2 = write(&x).unwrap();
     let y = read(&bytes2).unwrap_or_else(|e| panic!("{dir}: {e}"));
     assert_eq!(y, x);
-    assert!(write(&y) == bytes2);
+    assert!(write(&y).unwrap() == bytes2);
     let m2 = y.to_model();
     let back = fc::write(&fc::from_model(&m2, f.state.layout()).unwrap()).unwrap();
     assert!(
@@ -405,8 +416,8 @@ fn fc_round_trip(dir: &str) {
     // memory travels inside the file
     assert_eq!(y.memory_len(), fx.mem.len() as u64);
     let mut mem = vec![0u8; y.memory_len() as usize];
-    for (i, p) in y.pages() {
-        mem[i as usize * 4096..][..4096].copy_from_slice(p);
+    for (i, p) in y.pages().map(Result::unwrap) {
+        mem[i as usize * 4096..][..4096].copy_from_slice(&p);
     }
     assert!(mem == fx.mem, "{dir}: memory differs");
     // rip: the model, GeneralRegisters and the VMCS agree with the original
@@ -466,7 +477,7 @@ fn diff_states_round_trip_without_memory() {
         let (x, notes) = from_model(&f.to_model(), None).unwrap();
         assert!(notes.iter().any(|n| n.contains("no memory image")));
         assert_eq!(x.pages().count(), 0);
-        let m2 = read(&write(&x)).unwrap().to_model();
+        let m2 = read(&write(&x).unwrap()).unwrap().to_model();
         let back = fc::write(&fc::from_model(&m2, f.state.layout()).unwrap()).unwrap();
         assert!(back == bytes, "{dir}: vmstate.diff differs");
     }
@@ -484,7 +495,7 @@ fn converted() -> (Snapshot, VeridianFile, fc::Layout) {
 }
 
 fn reread(x: &VeridianFile) -> Snapshot {
-    read(&write(x)).unwrap().to_model()
+    read(&write(x).unwrap()).unwrap().to_model()
 }
 
 fn vmcs_field(x: &mut VeridianFile, enc: u32) -> &mut u64 {
@@ -625,7 +636,7 @@ fn text_ids_travel_in_the_blob() {
 // Refusals: the kernel's validate() and snaptool's rules
 
 fn sample_bytes() -> Vec<u8> {
-    write(&native_sample())
+    write(&native_sample()).unwrap()
 }
 
 #[test]
@@ -746,7 +757,7 @@ fn per_vcpu_and_payload_rules() {
     // vCPU index out of range
     let mut g = f.clone();
     g.regions[0].vcpu_index = 2;
-    assert_eq!(code(&write(&g)), "vcpu_index");
+    assert_eq!(code(&write(&g).unwrap()), "vcpu_index");
     // a second GeneralRegisters region for vCPU 0 (and none for vCPU 1)
     let mut g = f.clone();
     let k = g
@@ -755,12 +766,12 @@ fn per_vcpu_and_payload_rules() {
         .position(|r| r.kind() == Some(RegionType::GeneralRegisters) && r.vcpu_index == 1)
         .unwrap();
     g.regions[k].vcpu_index = 0;
-    assert_eq!(code(&write(&g)), "duplicate_region");
+    assert_eq!(code(&write(&g).unwrap()), "duplicate_region");
     // a vCPU without registers
     let mut g = VeridianFile::new(0, 2, 0, 0);
     g.add_register_state(0, GuestRegisters::default());
     g.finalize();
-    assert_eq!(code(&write(&g)), "missing_registers");
+    assert_eq!(code(&write(&g).unwrap()), "missing_registers");
     // memory pages and devices belong to no vCPU
     let mut g = f.clone();
     let k = g
@@ -769,20 +780,20 @@ fn per_vcpu_and_payload_rules() {
         .position(|r| r.kind() == Some(RegionType::MemoryPage))
         .unwrap();
     g.regions[k].vcpu_index = 1;
-    assert_eq!(code(&write(&g)), "vcpu_index");
+    assert_eq!(code(&write(&g).unwrap()), "vcpu_index");
     // page indices: in range, strictly increasing
     let mut g = f.clone();
     g.memory_page_indices[1] = 8;
-    assert_eq!(code(&write(&g)), "page_index");
+    assert_eq!(code(&write(&g).unwrap()), "page_index");
     let mut g = f.clone();
     g.memory_page_indices[1] = 2;
-    assert_eq!(code(&write(&g)), "page_index");
+    assert_eq!(code(&write(&g).unwrap()), "page_index");
     // MSR reserved word
     let mut g = f.clone();
     g.msr_states[0][0].reserved = 1;
-    assert_eq!(code(&write(&g)), "msr_reserved");
+    assert_eq!(code(&write(&g).unwrap()), "msr_reserved");
     // LAPIC bool byte and padding
-    let mut b = write(&f);
+    let mut b = write(&f).unwrap();
     let lapic_at = f
         .regions
         .iter()
@@ -806,15 +817,19 @@ fn per_vcpu_and_payload_rules() {
             encoding: enc,
             value,
         };
-        assert_eq!(code(&write(&g)), "vmcs_field", "0x{enc:x} = 0x{value:x}");
+        assert_eq!(
+            code(&write(&g).unwrap()),
+            "vmcs_field",
+            "0x{enc:x} = 0x{value:x}"
+        );
     }
     let mut g = f.clone();
     g.vmcs_states[0][1].encoding = vmcs::GUEST_RIP;
-    assert_eq!(code(&write(&g)), "vmcs_field");
+    assert_eq!(code(&write(&g).unwrap()), "vmcs_field");
     // device names are UTF-8
     let mut g = f.clone();
     g.device_states[0].name = "ok".into();
-    let mut b = write(&g);
+    let mut b = write(&g).unwrap();
     let n = b.len();
     b[n - 1] = 0xFF;
     assert_eq!(code(&b), "device_name");
@@ -828,11 +843,11 @@ fn every_single_byte_flip_reads_or_is_refused_and_reads_back_consistently() {
             let mut b = good.clone();
             b[i] ^= bit;
             if let Ok(f) = read(&b) {
-                assert!(write(&f) == b, "byte {i}: re-encoding differs");
+                assert!(write(&f).unwrap() == b, "byte {i}: re-encoding differs");
                 let m = f.to_model();
                 let _ = verify(&b);
                 let (g, _) = from_model(&m, None).unwrap();
-                let g2 = read(&write(&g)).unwrap();
+                let g2 = read(&write(&g).unwrap()).unwrap();
                 assert_eq!(g2.to_model(), m, "byte {i}");
             }
         }
@@ -850,7 +865,7 @@ fn verify_reports_read_errors_and_warnings() {
     let mut f = native_sample();
     f.lapic_states[0].enabled = false;
     f.register_states[1].rip = 1;
-    let codes: Vec<&str> = verify(&write(&f)).iter().map(|x| x.code).collect();
+    let codes: Vec<&str> = verify(&write(&f).unwrap()).iter().map(|x| x.code).collect();
     assert!(codes.contains(&"lapic_enabled"), "{codes:?}");
     assert!(codes.contains(&"gpr_mismatch"), "{codes:?}");
 }
@@ -872,4 +887,58 @@ fn from_model_refusals() {
         from_model(&none, None),
         Err(FromModelError::Model(_))
     ));
+}
+
+#[test]
+fn a_file_read_from_its_path_keeps_its_pages_there_and_writes_the_same_bytes() {
+    let f = native_sample();
+    let b = write(&f).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("s.vmsnap");
+    std::fs::write(&p, &b).unwrap();
+    let g = read_path(&p).unwrap();
+    assert!(g.memory_page_data.is_in_file());
+    assert!(!f.memory_page_data.is_in_file());
+    assert_eq!(g, f, "the same file, whichever way it was read");
+    assert_eq!(write(&g).unwrap(), b);
+    let mut img = vec![0u8; 6 * 4096];
+    g.memory_image("m").read_at(0, &mut img).unwrap();
+    assert!(img[2 * 4096..3 * 4096].iter().all(|&x| x == 0x5A));
+    assert_eq!(img[5 * 4096 + 99], 0xC3);
+    assert_eq!(img[5 * 4096 + 100], 0);
+    assert!(img[..2 * 4096].iter().all(|&x| x == 0));
+    let ext = g.memory_image("m").extents().unwrap();
+    assert_eq!(
+        ext.iter().map(|e| (e.offset, e.len)).collect::<Vec<_>>(),
+        vec![(2 * 4096, 4096), (5 * 4096, 4096)]
+    );
+    // Every truncation reads as an error, from the path as from the bytes.
+    for cut in [0, 10, 64, 100, b.len() - 4097, b.len() - 1] {
+        std::fs::write(&p, &b[..cut]).unwrap();
+        let (x, y) = (read_path(&p).unwrap_err(), read(&b[..cut]).unwrap_err());
+        assert_eq!((x.code, x.offset), (y.code, y.offset), "cut at {cut}");
+    }
+}
+
+#[test]
+fn pages_past_the_spill_size_move_to_a_temporary_file() {
+    let mut s = PageStore::default();
+    let n = pages::SPILL_AT / 4096 + 3;
+    for i in 0..n {
+        s.push(&(i as u32).to_le_bytes()).unwrap();
+    }
+    assert!(s.is_in_file());
+    assert_eq!(s.len(), n);
+    for i in [0, 1, n / 2, n - 2, n - 1] {
+        let p = s.page(i).unwrap();
+        assert_eq!(&p[..4], &(i as u32).to_le_bytes(), "page {i}");
+        assert!(p[4..].iter().all(|&x| x == 0));
+    }
+    // A clone appends after the shared pages, never over them.
+    let mut t = s.clone();
+    t.push(&[7]).unwrap();
+    s.push(&[9]).unwrap();
+    assert_eq!(t.page(n).unwrap()[0], 7);
+    assert_eq!(s.page(n).unwrap()[0], 9);
+    assert_eq!(t.page(n - 1).unwrap()[..4], ((n - 1) as u32).to_le_bytes());
 }
