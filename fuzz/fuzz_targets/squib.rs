@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = f.incompatibilities();
         let again = sq::write(&f);
-        assert!(sq::read(&again).is_ok(), "a decoded file re-encodes readably");
+        assert!(
+            sq::read(&again).is_ok(),
+            "a decoded file re-encodes readably"
+        );
         let m = f.to_model();
         let _ = snaptool::verify::model_checks(&m);
         if let Ok((g, _)) = sq::from_model(&m, None, &FromModelOptions::default()) {
