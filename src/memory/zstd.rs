@@ -24,7 +24,9 @@ pub const EXTENTS_MAGIC: u32 = 0x184D_2A5A;
 /// Tag at the start of the extents frame's content.
 pub const EXTENTS_TAG: &[u8; 8] = b"SNAPEXT1";
 /// Uncompressed bytes per frame written by snaptool.
-pub const FRAME_SIZE: u64 = 2 << 20;
+pub const FRAME_SIZE: u64 = 4 << 20;
+/// log2 of the compression window: [`FRAME_SIZE`].
+const WINDOW_LOG: u32 = 22;
 /// Largest uncompressed frame snaptool accepts when reading.
 pub const MAX_FRAME: u64 = 64 << 20;
 
@@ -337,10 +339,8 @@ pub fn write(
     let mut w = std::io::BufWriter::with_capacity(64 << 10, out);
     let mut table = Vec::with_capacity(nframes as usize * 8);
     let batch = (rayon::current_num_threads() as u64 * 8).max(8);
-    let mut i = 0u64;
-    while i < nframes {
-        let n = batch.min(nframes - i);
-        let comp: Vec<Result<Compressed, MemError>> = (i..i + n)
+    let compress = |i: u64, n: u64| -> Vec<Result<Compressed, MemError>> {
+        (i..i + n)
             .into_par_iter()
             .map(|k| {
                 let off = k * FRAME_SIZE;
@@ -349,7 +349,11 @@ pub fn write(
                     let mut c = c.borrow_mut();
                     let (cx, buf, _) = &mut *c;
                     if cx.as_ref().is_none_or(|(l, _)| *l != level) {
-                        let z = zstd::bulk::Compressor::new(level)
+                        let mut z = zstd::bulk::Compressor::new(level)
+                            .map_err(|e| MemError::io(out_name, e))?;
+                        // A window as large as the frame: every byte of the frame can refer
+                        // back to any earlier one, as in a single-stream compression.
+                        z.set_parameter(zstd::stream::raw::CParameter::WindowLog(WINDOW_LOG))
                             .map_err(|e| MemError::io(out_name, e))?;
                         *cx = Some((level, z));
                     }
@@ -369,17 +373,38 @@ pub fn write(
                     Ok((store, start, n, size as u32))
                 })
             })
-            .collect();
-        for c in comp {
-            let (store, start, n, size) = c?;
-            w.write_all(&store[start..start + n])
-                .map_err(|e| MemError::io(out_name, e))?;
-            table.push((n as u32, size));
-            give_store(store);
+            .collect()
+    };
+    // One batch is written while the next is compressed.
+    let mut pending: Vec<Result<Compressed, MemError>> = Vec::new();
+    let mut i = 0u64;
+    loop {
+        let n = batch.min(nframes - i);
+        let done = std::mem::take(&mut pending);
+        let (written, next) = rayon::join(
+            || -> Result<(), MemError> {
+                for c in done {
+                    let (store, start, n, size) = c?;
+                    w.write_all(&store[start..start + n])
+                        .map_err(|e| MemError::io(out_name, e))?;
+                    table.push((n as u32, size));
+                    give_store(store);
+                }
+                Ok(())
+            },
+            || compress(i, n),
+        );
+        written?;
+        if n > 0 {
+            progress((i * FRAME_SIZE).min(len));
         }
+        if next.is_empty() {
+            break;
+        }
+        pending = next;
         i += n;
-        progress((i * FRAME_SIZE).min(len));
     }
+    progress(len);
     let full = extents.len() == 1 && extents[0].offset == 0 && extents[0].len == len;
     if !full && len > 0 {
         let size = 24 + 16 * extents.len() as u64;
