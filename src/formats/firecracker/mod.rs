@@ -18,6 +18,7 @@ mod convert_common;
 mod convert_v2_v5;
 mod device_config;
 mod ladder;
+pub mod shared;
 pub mod v1;
 pub mod v10;
 pub mod v11;

@@ -10,7 +10,7 @@ use super::devices::{
 };
 use super::kvm::{kvm_mp_state, kvm_vcpu_init};
 
-pub use super::super::v6::aarch64::{
+pub use crate::formats::firecracker::shared::v1_12::aarch64::{
     Aarch64RegisterVec, DeviceType, GicRegState, GicState, GicVcpuState, StaticCpuTemplate,
     VgicSysRegsState, VmInfo,
 };

@@ -14,7 +14,7 @@ use super::kvm::{
     kvm_pit_state2, kvm_regs, kvm_sregs, kvm_vcpu_events, kvm_xcrs, kvm_xsave,
 };
 
-pub use super::super::v6::x86_64::{StaticCpuTemplate, VmInfo};
+pub use crate::formats::firecracker::shared::v1_12::x86_64::{StaticCpuTemplate, VmInfo};
 
 /// Firecracker: VmState — vstate/vm.rs (x86_64, format 1.0.0).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

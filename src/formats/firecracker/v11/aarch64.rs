@@ -5,13 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v10::aarch64::{
-    Aarch64RegisterVec, GicRegState, GicState, GicVcpuState, ItsRegisterState, StaticCpuTemplate,
-    VcpuState, VgicSysRegsState,
-};
 use super::devices::{
     AcpiDeviceManagerState, BootSourceConfig, GuestMemoryState, HugePageConfig, KvmState,
     MmioDeviceInfo, ResourceAllocatorState, SerialState, VirtioDevicesState,
+};
+pub use crate::formats::firecracker::shared::v1_16::aarch64::{
+    Aarch64RegisterVec, GicRegState, GicState, GicVcpuState, ItsRegisterState, StaticCpuTemplate,
+    VcpuState, VgicSysRegsState,
 };
 
 /// Firecracker: VmInfo — persist.rs (format 11.0.0's `HugePageConfig`).

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v10::devices::{
+pub use crate::formats::firecracker::shared::v1_16::devices::{
     AcpiDeviceManagerState, AddressAllocator, BalloonConfigSpaceState, BalloonState,
     BalloonStatsState, Bar, Bars, BlockState, BootSourceConfig, CacheType, EntropyState,
     FileEngineTypeState, GuestMemoryRegionState, GuestMemoryState, GuestRegionType, HintingState,

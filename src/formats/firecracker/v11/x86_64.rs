@@ -5,10 +5,12 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v10::x86_64::{CpuId, Msrs, StaticCpuTemplate, VcpuState};
 use super::devices::{
     AcpiDeviceManagerState, BootSourceConfig, GuestMemoryState, HugePageConfig, KvmState,
     ResourceAllocatorState, SerialState, VirtioDevicesState,
+};
+pub use crate::formats::firecracker::shared::v1_16::x86_64::{
+    CpuId, Msrs, StaticCpuTemplate, VcpuState,
 };
 use crate::formats::firecracker::wire::Blob;
 

@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v6::devices::{
+pub use crate::formats::firecracker::shared::v1_12::devices::{
     AcpiDeviceManagerState, BalloonConfigSpaceState, BalloonState, BalloonStatsState, BlockState,
     BootSourceConfig, CacheType, EntropyState, FileEngineTypeState, HugePageConfig, KvmCapability,
     MacAddr, MmdsVersionState, MmioTransportState, NetConfigSpaceState, QueueState,

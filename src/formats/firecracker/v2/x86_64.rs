@@ -11,7 +11,9 @@ use super::devices::{
 };
 use crate::formats::firecracker::wire::Blob;
 
-pub use super::super::v6::x86_64::{CpuId, Msrs, StaticCpuTemplate, VmInfo};
+pub use crate::formats::firecracker::shared::v1_12::x86_64::{
+    CpuId, Msrs, StaticCpuTemplate, VmInfo,
+};
 
 /// Firecracker: VmState — vstate/vm.rs (x86_64; formats 1.0.0–4.0.0 end with the KVM
 /// capability modifiers).

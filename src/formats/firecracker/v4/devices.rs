@@ -17,7 +17,7 @@ pub use super::super::v2::devices::{
     VhostUserBlockState, VirtioBlockState, VirtioDeviceState, VmGenIdState, VsockBackendState,
     VsockFrontendState, VsockState, VsockUdsState,
 };
-pub use super::super::v6::devices::RxBufferState;
+pub use crate::formats::firecracker::shared::v1_12::devices::RxBufferState;
 
 /// Firecracker: MmdsNetworkStackState — mmds/persist.rs (format 4.0.0: limits as
 /// `NonZeroUsize`, so a zero is refused on load).

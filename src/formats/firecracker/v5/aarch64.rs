@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::devices::{AcpiDeviceManagerState, GuestMemoryState, KvmState};
 
-pub use super::super::v6::aarch64::{
+pub use crate::formats::firecracker::shared::v1_12::aarch64::{
     Aarch64RegisterVec, ConnectedLegacyState, DeviceStates, DeviceType, GicRegState, GicState,
     GicVcpuState, StaticCpuTemplate, VcpuState, VgicSysRegsState, VmInfo,
 };

@@ -8,7 +8,9 @@ use super::devices::{AcpiDeviceManagerState, GuestMemoryState, KvmState};
 use crate::formats::firecracker::wire::Blob;
 
 pub use super::super::v2::x86_64::{CpuId, Msrs, VcpuState};
-pub use super::super::v6::x86_64::{DeviceStates, StaticCpuTemplate, VmInfo};
+pub use crate::formats::firecracker::shared::v1_12::x86_64::{
+    DeviceStates, StaticCpuTemplate, VmInfo,
+};
 
 /// Firecracker: VmState — vstate/vm/x86_64.rs (format 5.0.0: the KVM blobs only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

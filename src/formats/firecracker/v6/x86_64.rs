@@ -4,44 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::devices::{
-    AcpiDeviceManagerState, BootSourceConfig, ConnectedBalloonState, ConnectedBlockState,
-    ConnectedEntropyState, ConnectedNetState, ConnectedVsockState, GuestMemoryState,
-    HugePageConfig, KvmState, MmdsVersionState,
+use super::devices::{AcpiDeviceManagerState, GuestMemoryState, KvmState};
+use crate::formats::firecracker::wire::Blob;
+
+pub use crate::formats::firecracker::shared::v1_12::x86_64::{
+    CpuId, DeviceStates, Msrs, StaticCpuTemplate, VcpuState, VmInfo,
 };
-use crate::formats::firecracker::wire::{Blob, FamBlob, Xsave};
-
-/// Firecracker: StaticCpuTemplate — cpu_config/x86_64/static_cpu_templates/mod.rs
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum StaticCpuTemplate {
-    /// Intel C3 template (index 0).
-    C3,
-    /// Intel T2 template (index 1).
-    T2,
-    /// Intel T2S template (index 2).
-    T2S,
-    /// No template (index 3).
-    None,
-    /// Intel T2CL template (index 4).
-    T2CL,
-    /// AMD T2A template (index 5).
-    T2A,
-}
-
-/// Firecracker: VmInfo — persist.rs
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VmInfo {
-    /// Guest memory size in MiB.
-    pub mem_size_mib: u64,
-    /// Whether SMT is enabled.
-    pub smt: bool,
-    /// Static CPU template.
-    pub cpu_template: StaticCpuTemplate,
-    /// Boot source configuration.
-    pub boot_source: BootSourceConfig,
-    /// Huge page configuration.
-    pub huge_pages: HugePageConfig,
-}
 
 /// Firecracker: VmState — arch/x86_64/vm.rs
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,57 +26,6 @@ pub struct VmState {
     pub pic_slave: Blob,
     /// `kvm_irqchip` blob, chip 2 (IOAPIC).
     pub ioapic: Blob,
-}
-
-/// Firecracker: CpuId (`FamStructWrapper<kvm_cpuid2>`): header blob + entry blobs.
-pub type CpuId = FamBlob;
-
-/// Firecracker: Msrs (`FamStructWrapper<kvm_msrs>`): header blob + entry blobs.
-pub type Msrs = FamBlob;
-
-/// Firecracker: VcpuState — arch/x86_64/vcpu.rs
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct VcpuState {
-    /// CPUID entries (KVM_GET_CPUID2).
-    pub cpuid: CpuId,
-    /// MSRs, in chunks.
-    pub saved_msrs: Vec<Msrs>,
-    /// `kvm_debugregs` blob.
-    pub debug_regs: Blob,
-    /// `kvm_lapic_state` blob.
-    pub lapic: Blob,
-    /// `kvm_mp_state` blob.
-    pub mp_state: Blob,
-    /// `kvm_regs` blob.
-    pub regs: Blob,
-    /// `kvm_sregs` blob.
-    pub sregs: Blob,
-    /// `kvm_vcpu_events` blob.
-    pub vcpu_events: Blob,
-    /// `kvm_xcrs` blob.
-    pub xcrs: Blob,
-    /// XSAVE area (`FamStructWrapper<kvm_xsave2>`).
-    pub xsave: Xsave,
-    /// TSC frequency in kHz, if known.
-    pub tsc_khz: Option<u32>,
-}
-
-/// Firecracker: DeviceStates — device_manager/persist.rs (x86_64: no
-/// `legacy_devices`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceStates {
-    /// Block devices.
-    pub block_devices: Vec<ConnectedBlockState>,
-    /// Network devices.
-    pub net_devices: Vec<ConnectedNetState>,
-    /// Vsock device, if any.
-    pub vsock_device: Option<ConnectedVsockState>,
-    /// Balloon device, if any.
-    pub balloon_device: Option<ConnectedBalloonState>,
-    /// MMDS version, if MMDS is configured.
-    pub mmds_version: Option<MmdsVersionState>,
-    /// Entropy device, if any.
-    pub entropy_device: Option<ConnectedEntropyState>,
 }
 
 /// Firecracker: MicrovmState — persist.rs (format 6.0.0, x86_64).

@@ -4,14 +4,14 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v6::aarch64::{StaticCpuTemplate, VmInfo};
-pub use super::super::v10::aarch64::{
-    Aarch64RegisterVec, ConnectedLegacyState, DeviceType, GicRegState, GicState, GicVcpuState,
-    ItsRegisterState, VcpuState, VgicSysRegsState,
-};
 use super::devices::{
     AcpiDeviceManagerState, BalloonState, BlockState, EntropyState, GuestMemoryState, KvmState,
     MmdsState, MmioDevice, NetState, PciDevicesState, ResourceAllocator, VsockState,
+};
+pub use crate::formats::firecracker::shared::v1_12::aarch64::{StaticCpuTemplate, VmInfo};
+pub use crate::formats::firecracker::shared::v1_16::aarch64::{
+    Aarch64RegisterVec, ConnectedLegacyState, DeviceType, GicRegState, GicState, GicVcpuState,
+    ItsRegisterState, VcpuState, VgicSysRegsState,
 };
 
 /// Firecracker: VmState — arch/aarch64/vm.rs

@@ -10,13 +10,13 @@ use std::cell::Cell;
 
 use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
-pub use super::super::v6::devices::{
+pub use crate::formats::firecracker::shared::v1_12::devices::{
     AcpiDeviceManagerState, BalloonConfigSpaceState, BalloonStatsState, BootSourceConfig,
     CacheType, FileEngineTypeState, GuestMemoryRegionState, GuestMemoryState, HugePageConfig,
     KvmCapability, KvmState, MacAddr, MmdsNetworkStackState, NetConfigSpaceState, QueueState,
     RateLimiterState, TokenBucketState, VmGenIdState, VsockBackendState, VsockUdsState,
 };
-pub use super::super::v10::devices::{
+pub use crate::formats::firecracker::shared::v1_16::devices::{
     IdAllocator, MmdsState, MmdsVersion, MmioDevice, MmioDeviceInfo, MmioTransportState,
     MsixTableEntry, NodeState, RangeInclusive, VirtioPciCommonConfigState,
 };

@@ -4,10 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v6::x86_64::{CpuId, Msrs, StaticCpuTemplate, VcpuState, VmInfo};
 use super::devices::{
     AcpiDeviceManagerState, BalloonState, BlockState, EntropyState, GuestMemoryState, KvmState,
     MmdsState, MmioDevice, NetState, PciDevicesState, ResourceAllocator, VsockState,
+};
+pub use crate::formats::firecracker::shared::v1_12::x86_64::{
+    CpuId, Msrs, StaticCpuTemplate, VcpuState, VmInfo,
 };
 use crate::formats::firecracker::wire::Blob;
 

@@ -17,7 +17,7 @@ pub use super::super::v8_13::devices::{
     VirtioBlockState, VirtioDeviceState, VirtioPciCommonConfigState, VmGenIdState,
     VsockBackendState, VsockFrontendState, VsockState, VsockUdsState,
 };
-pub use super::super::v10::devices::{
+pub use crate::formats::firecracker::shared::v1_16::devices::{
     BalloonConfigSpaceState, BalloonStatsState, GuestMemoryRegionState, GuestMemoryState,
     GuestRegionType, HintingState, MsixConfigState, PmemConfigSpace,
 };

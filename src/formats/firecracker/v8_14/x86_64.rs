@@ -4,11 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v6::x86_64::{CpuId, Msrs, StaticCpuTemplate, VcpuState, VmInfo};
 use super::devices::{
     BalloonState, BlockState, EntropyState, GuestMemoryState, KvmState, MmdsState, MmioDevice,
     NetState, PciDevicesState, PmemState, ResourceAllocator, VirtioMemState, VmClockState,
     VmGenIdState, VsockState,
+};
+pub use crate::formats::firecracker::shared::v1_12::x86_64::{
+    CpuId, Msrs, StaticCpuTemplate, VcpuState, VmInfo,
 };
 use crate::formats::firecracker::wire::Blob;
 

@@ -4,13 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v10::aarch64::{
-    Aarch64RegisterVec, ConnectedLegacyState, DeviceType, GicRegState, GicState, GicVcpuState,
-    ItsRegisterState, StaticCpuTemplate, VcpuState, VgicSysRegsState, VmInfo, VmState,
-};
 use super::devices::{
     AcpiDeviceManagerState, BalloonState, BlockState, EntropyState, KvmState, MmdsState,
     MmioDevice, NetState, PciDevicesState, PmemState, VirtioMemState, VsockState,
+};
+pub use crate::formats::firecracker::shared::v1_16::aarch64::{
+    Aarch64RegisterVec, ConnectedLegacyState, DeviceType, GicRegState, GicState, GicVcpuState,
+    ItsRegisterState, StaticCpuTemplate, VcpuState, VgicSysRegsState, VmInfo, VmState,
 };
 
 /// Firecracker: DeviceStates — device_manager/persist.rs (MMIO devices;

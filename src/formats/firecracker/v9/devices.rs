@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v10::devices::{
+pub use crate::formats::firecracker::shared::v1_16::devices::{
     AcpiDeviceManagerState, AddressAllocator, BalloonConfigSpaceState, BalloonState,
     BalloonStatsState, BlockState, BootSourceConfig, CacheType, EntropyState, FileEngineTypeState,
     GuestMemoryRegionState, GuestMemoryState, GuestRegionType, HintingState, HugePageConfig,

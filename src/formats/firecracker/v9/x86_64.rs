@@ -4,10 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use super::super::v10::x86_64::{CpuId, Msrs, StaticCpuTemplate, VcpuState, VmInfo, VmState};
 use super::devices::{
     AcpiDeviceManagerState, BalloonState, BlockState, EntropyState, KvmState, MmdsState,
     MmioDevice, NetState, PciDevicesState, PmemState, VirtioMemState, VsockState,
+};
+pub use crate::formats::firecracker::shared::v1_16::x86_64::{
+    CpuId, Msrs, StaticCpuTemplate, VcpuState, VmInfo, VmState,
 };
 
 /// Firecracker: DeviceStates — device_manager/persist.rs (MMIO devices;
