@@ -7,7 +7,7 @@
 Builds snaptool (release) and bench/rebase-loop.c, generates a base image of SIZE (random pages,
 30 % zero pages) and two sparse diffs with 10 % of the pages written (one scattered at random, one
 in 1 MiB runs; a tenth of the written pages are zeros), then times each pair of commands (best of
---repeat runs, page cache warm for both) and prints the ratio baseline time / snaptool time
+--repeat runs, page cache warm for both, no writeback pending at the start) and prints the ratio baseline time / snaptool time
 (above 1 = snaptool faster) next to the target from the issue it answers.
 With --snapshot-editor, merges are also measured against Firecracker's own
 `snapshot-editor edit-memory rebase --memory-path BASE --diff-path DIFF` (in place, and `cp` +
@@ -70,6 +70,9 @@ def timed(cmd, setup=None, repeat=3, stdout=subprocess.DEVNULL):
     for _ in range(repeat):
         if setup:
             setup()
+        # Nothing of the setup (a 1 GiB copy) or of the previous run is still being written
+        # back when the clock starts: writeback in flight slows whichever command meets it.
+        os.sync()
         t = time.perf_counter()
         r = subprocess.run(cmd, shell=isinstance(cmd, str), stdout=stdout, stderr=subprocess.PIPE)
         dt = time.perf_counter() - t
