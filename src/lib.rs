@@ -28,6 +28,7 @@ pub mod inspect;
 pub mod kvm_abi;
 pub mod memory;
 pub mod model;
+pub mod outfile;
 pub mod registry;
 pub mod report;
 #[cfg(all(feature = "kvm", target_os = "linux", target_arch = "x86_64"))]

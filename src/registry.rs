@@ -499,30 +499,12 @@ pub fn write_atomic_with(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let named =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-    // Named after the output, so a leftover of an interrupted run is recognisable.
-    let base = path
-        .file_name()
-        .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!(".{base}.snaptool-tmp-"))
-        .tempfile_in(dir)
-        .map_err(named)?;
-    // Readable like a file `create` makes (the temporary file starts private).
-    {
-        use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(named)?;
-    }
-    write(tmp.as_file_mut()).map_err(named)?;
-    tmp.as_file().sync_all().map_err(named)?;
-    tmp.persist(path).map_err(|e| named(e.error))?;
+    let mut tmp = crate::outfile::TempOutput::create(path)?;
+    write(tmp.file_mut()).map_err(named)?;
+    tmp.file().sync_all().map_err(named)?;
+    tmp.commit()?;
     Ok(())
 }
 

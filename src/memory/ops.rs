@@ -16,7 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Progress callback: receives the number of bytes done so far (of the total announced by the
@@ -62,55 +62,33 @@ fn chunks(s: u64, e: u64) -> impl Iterator<Item = (u64, u64)> {
 /// A progress callback that does nothing.
 pub fn no_progress(_: u64) {}
 
-/// An output file being written: a temporary file beside the final path.
-pub struct Output {
-    path: PathBuf,
-    tmp: tempfile::NamedTempFile,
-}
+/// An output file being written: a temporary file beside the final path (see
+/// [`crate::outfile`]).
+pub struct Output(crate::outfile::TempOutput);
 
 impl Output {
-    /// Creates the temporary file in `path`'s directory (mode 0644).
+    /// Creates the temporary file in `path`'s directory (mode 0644), after removing what killed
+    /// runs left of `path`.
     pub fn create(path: &Path) -> Result<Self, MemError> {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path.display().to_string();
-        // Named after the output, so a file left by a killed run is recognisable.
-        let base = path
-            .file_name()
-            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{base}.snaptool-tmp-"))
-            .tempfile_in(dir)
-            .map_err(|e| MemError::io(&name, e))?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| MemError::io(&name, e))?;
-        Ok(Output {
-            path: path.to_path_buf(),
-            tmp,
-        })
+        crate::outfile::TempOutput::create(path)
+            .map(Output)
+            .map_err(|e| MemError::io(&path.display().to_string(), e))
     }
 
     /// The file to write.
     pub fn file(&self) -> &File {
-        self.tmp.as_file()
+        self.0.file()
     }
 
     /// The final name, for messages.
     pub fn name(&self) -> String {
-        self.path.display().to_string()
+        self.0.path().display().to_string()
     }
 
     /// Renames the finished file over the final name.
     pub fn commit(self) -> Result<(), MemError> {
         let name = self.name();
-        self.tmp
-            .persist(&self.path)
-            .map_err(|e| MemError::io(&name, e.error))?;
-        Ok(())
+        self.0.commit().map_err(|e| MemError::io(&name, e))
     }
 }
 

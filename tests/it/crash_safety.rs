@@ -102,6 +102,23 @@ fn kill_at_random(dir: &Path, what: &str, out: &Path, args: &[&std::ffi::OsStr],
             );
         }
     }
+    // The next run that writes the output removes what the killed ones left (once it is two
+    // seconds old: a younger one may belong to a live writer).
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(
+        snaptool(args).success(),
+        "{what}: the run after the kills failed"
+    );
+    assert!(complete(out, &reference), "{what}: the run after the kills");
+    let left: Vec<String> = std::fs::read_dir(out.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!(".{stem}.")))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "{what}: left behind after a complete run: {left:?}"
+    );
 }
 
 fn fixture(dir: &Path) -> (PathBuf, PathBuf) {
@@ -244,4 +261,77 @@ fn killed_writers_leave_no_partial_output() {
         ],
         &mut rng,
     );
+}
+
+#[test]
+fn leftovers_of_killed_runs_are_removed_by_the_next_run_and_live_ones_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (state, _) = fixture(d);
+    let out = d.join("o.vmstate");
+    let aged = |p: &Path| {
+        let f = std::fs::File::open(p).unwrap();
+        let t = std::time::SystemTime::now() - Duration::from_secs(60);
+        f.set_modified(t).unwrap();
+    };
+    let dead = d.join(".o.vmstate.snaptool-tmp-dead01");
+    let live = d.join(".o.vmstate.snaptool-tmp-live01");
+    let young = d.join(".o.vmstate.snaptool-tmp-young1");
+    let other = d.join(".p.vmstate.snaptool-tmp-dead02");
+    let dead_dir = d.join(".o.vmstate.tmp-dead03");
+    for p in [&dead, &live, &young, &other] {
+        std::fs::write(p, b"partial").unwrap();
+    }
+    std::fs::create_dir(&dead_dir).unwrap();
+    for p in [&dead, &live, &other, &dead_dir] {
+        aged(p);
+    }
+    // A live writer holds its lock.
+    let held = std::fs::File::open(&live).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let st = snaptool(&[
+        "convert".as_ref(),
+        state.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+        "--to".as_ref(),
+        "firecracker@1.16".as_ref(),
+    ]);
+    assert!(st.success());
+    assert!(
+        !dead.exists(),
+        "an unlocked leftover of o.vmstate is removed"
+    );
+    assert!(!dead_dir.exists(), "so is a leftover directory");
+    assert!(live.exists(), "a locked one belongs to a live writer");
+    assert!(
+        young.exists(),
+        "one younger than two seconds may not be locked yet"
+    );
+    assert!(
+        other.exists(),
+        "another output's leftovers are not this run's to remove"
+    );
+    drop(held);
+
+    // An arcbox directory moved aside by a run killed between its two renames is put back
+    // before the next write replaces it.
+    let arc = d.join("a");
+    let conv = |to: &Path| {
+        snaptool(&[
+            "convert".as_ref(),
+            state.as_os_str(),
+            "-o".as_ref(),
+            to.as_os_str(),
+            "--to".as_ref(),
+            "arcbox".as_ref(),
+        ])
+    };
+    assert!(conv(&arc).success());
+    let aside = d.join(".a.old-killed");
+    std::fs::rename(&arc, &aside).unwrap();
+    aged(&aside);
+    assert!(conv(&arc).success());
+    assert!(arc.join("snapshot.json").exists());
+    assert!(!aside.exists());
 }

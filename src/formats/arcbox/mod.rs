@@ -885,6 +885,8 @@ fn check_out(out: &Path) -> Result<bool, Error> {
 /// # Errors
 /// [`Error::Refused`] for such an `out`; I/O errors.
 pub fn write_dir(d: &ArcboxDir, out: &Path) -> Result<(), Error> {
+    // First, what killed runs left of `out` (which may put the previous directory back).
+    crate::outfile::sweep(out);
     let exists = check_out(out)?;
     let name = out
         .file_name()
@@ -903,6 +905,8 @@ pub fn write_dir(d: &ArcboxDir, out: &Path) -> Result<(), Error> {
         .tempdir_in(&parent)
         .map_err(io_err(&parent))?;
     let t = tmp.path();
+    // Locked while written: a run that finds it unlocked knows its writer was killed.
+    let _lock = fs::File::open(t).inspect(crate::outfile::lock);
     write_file(&t.join(FILE_INFO), &json_bytes(&d.info))?;
     write_file(&t.join(FILE_STATE), &json_bytes(&d.state))?;
     if let Some(m) = &d.memory {
