@@ -305,7 +305,7 @@ pub fn load_arcbox(d: arcbox::ArcboxDir, name: &str) -> Loaded {
 
 /// The most bytes [`load_path`] reads from a state file: a Firecracker or squib state file is
 /// far smaller; a VeridianOS file embeds the guest's non-zero pages.
-pub const LOAD_LIMIT: u64 = 16 << 30;
+pub const LOAD_LIMIT: u64 = veridian::READ_LIMIT;
 
 /// Reads a snapshot of any format from `path`: an arcbox snapshot directory, or a state file
 /// as [`load`] reads it. Firecracker and squib files over their producers' caps are refused

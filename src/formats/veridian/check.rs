@@ -16,7 +16,8 @@ fn warning(code: &'static str, path: impl Into<String>, message: impl Into<Strin
     }
 }
 
-/// Every finding about a VeridianOS file. Codes: the reader's (`too_short`, `bad_magic`,
+/// Every finding about a VeridianOS file. Codes: the reader's (`too_short`, from a path
+/// `too_large` and `io`, `bad_magic`,
 /// `bad_version`, `bad_checksum`, `padding`, `vcpu_count`, `memory_pages`, `region_count`,
 /// `total_size`, `region_type`, `vcpu_index`, `duplicate_region`, `region_offset`,
 /// `region_size`, `vmcs_field`, `msr_reserved`, `lapic`, `missing_registers`, `truncated`,

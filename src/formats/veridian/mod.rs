@@ -63,6 +63,8 @@ pub const VMCS_FIELDS_LIMIT: u64 = 4096;
 pub const MSRS_LIMIT: u64 = 65536;
 /// snaptool's read limit on a device name, in bytes.
 pub const NAME_LIMIT: u32 = 4096;
+/// snaptool's read limit on a whole file (it embeds the guest's non-zero pages).
+pub const READ_LIMIT: u64 = 16 << 30;
 /// Name of the device blob holding the model state VeridianOS has no field for.
 pub const MODEL_REST: &str = "snaptool/model-rest";
 /// Name prefix of device blobs holding one model device as JSON.
@@ -582,6 +584,14 @@ pub fn read_path(path: &std::path::Path) -> Result<VeridianFile, ReadError> {
     let io = |e: std::io::Error| err("io", 0, "file", format!("{}: {e}", path.display()));
     let file = std::fs::File::open(path).map_err(io)?;
     let len = file.metadata().map_err(io)?.len();
+    if len > READ_LIMIT {
+        return Err(err(
+            "too_large",
+            0,
+            "file",
+            format!("{len} bytes, over snaptool's {READ_LIMIT}-byte limit for VeridianOS files"),
+        ));
+    }
     let file = std::sync::Arc::new(file);
     read_from(Src::File(&file, len), Some(file.clone()))
 }
