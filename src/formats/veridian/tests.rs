@@ -838,10 +838,23 @@ fn per_vcpu_and_payload_rules() {
 #[test]
 fn every_single_byte_flip_reads_or_is_refused_and_reads_back_consistently() {
     let good = sample_bytes();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flipped");
     for i in 0..good.len() {
         for bit in [0x01u8, 0x80] {
             let mut b = good.clone();
             b[i] ^= bit;
+            // Read from a path (pages left in the file), the verdict and the file are the same.
+            std::fs::write(&path, &b).unwrap();
+            match (read(&b), read_path(&path)) {
+                (Ok(x), Ok(y)) => assert_eq!(x, y, "byte {i}"),
+                (Err(x), Err(y)) => assert_eq!((x.code, x.offset), (y.code, y.offset), "byte {i}"),
+                (x, y) => panic!(
+                    "byte {i}: {:?} from bytes, {:?} from the path",
+                    x.err(),
+                    y.err()
+                ),
+            }
             if let Ok(f) = read(&b) {
                 assert!(write(&f).unwrap() == b, "byte {i}: re-encoding differs");
                 let m = f.to_model();
