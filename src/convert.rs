@@ -166,14 +166,9 @@ pub fn convert(
 ) -> Result<(Vec<u8>, ConversionReport), ConvertError> {
     let src = load(input)?;
     let c = convert_loaded(&src, target, memory, allow_lossy)?;
-    match c.output {
-        Encoded::File(b) => Ok((b, c.report)),
-        Encoded::Veridian(f) => Ok((
-            crate::formats::veridian::write(&f)
-                .map_err(|e| ConvertError::Other(format!("writing the VeridianOS file: {e}")))?,
-            c.report,
-        )),
-        _ => Err(ConvertError::Other(format!(
+    match c.output.to_bytes()? {
+        Some(b) => Ok((b, c.report)),
+        None => Err(ConvertError::Other(format!(
             "a {} snapshot is a directory; use convert_loaded",
             target.id()
         ))),

@@ -169,6 +169,21 @@ impl Encoded {
         }
     }
 
+    /// The state file's bytes, written out for a format written when needed; `None` for a
+    /// directory.
+    ///
+    /// # Errors
+    /// When pages held in a file cannot be read back.
+    pub fn to_bytes(&self) -> Result<Option<Vec<u8>>, ConvertError> {
+        match self {
+            Encoded::File(b) => Ok(Some(b.clone())),
+            Encoded::Veridian(f) => veridian::write(f)
+                .map(Some)
+                .map_err(|e| ConvertError::Other(format!("writing the VeridianOS file: {e}"))),
+            Encoded::Arcbox(_) => Ok(None),
+        }
+    }
+
     /// The state file's bytes; `None` for a directory.
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
