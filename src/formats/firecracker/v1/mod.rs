@@ -8,7 +8,7 @@
 //! regions carry an explicit file `offset`, and the KVM capability modifiers live in `VmState`.
 //!
 //! This layout is independent of every other format module and must never change; types that
-//! are byte-identical to format 6.0.0 are re-exported from [`super::v6`].
+//! are byte-identical to format 6.0.0's are imported from [`super::shared::v1_12`].
 
 pub mod aarch64;
 pub mod convert;

@@ -5,8 +5,8 @@
 //! order, for both architectures. kvm-bindings structures are opaque byte
 //! blobs.
 //!
-//! Types byte-identical to format 10.0.0's are re-exported from
-//! [`super::v10`] (bitcode encodes a struct column by column, so only types
+//! Types byte-identical to format 10.0.0's are imported from
+//! [`super::shared::v1_16`] (bitcode encodes a struct column by column, so only types
 //! whose whole nested tree is identical are shared). This layout must never
 //! change.
 

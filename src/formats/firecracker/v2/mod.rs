@@ -10,8 +10,8 @@
 //! The x86_64 layout of format 3.0.0 (v1.9.x) is byte-identical to this one; see
 //! [`super::v3`].
 //!
-//! This layout must never change. Types byte-identical to format 6.0.0's are re-exported from
-//! [`super::v6`].
+//! This layout must never change. Types byte-identical to format 6.0.0's are imported from
+//! [`super::shared::v1_12`].
 
 pub mod aarch64;
 pub mod convert;

@@ -4,7 +4,7 @@
 //! running sum of sizes), the KVM capability modifiers move out of `VmState` into a top-level
 //! `kvm_state`, `MMIODeviceInfo.irqs: Vec<u32>` becomes `irq: Option<NonZeroU32>` and the MMDS
 //! network stack limits are dropped. Every device type is byte-identical to format 6.0.0's and
-//! is re-exported from [`super::v6`]; 6.0.0 then moves the memory description into `VmState`
+//! is imported from [`super::shared::v1_12`], as 6.0.0's are; 6.0.0 then moves the memory description into `VmState`
 //! and widens the XSAVE area to `kvm_xsave2`.
 //!
 //! This layout must never change.
