@@ -26,10 +26,10 @@ pub type Progress<'a> = &'a (dyn Fn(u64) + Sync);
 /// Bytes read or compared per unit of parallel work.
 const WINDOW: u64 = 8 << 20;
 
-/// Extent pieces this long (whole windows cut from large extents, such as a full base image's)
-/// are copied with `copy_file_range`, which stays in the kernel and shares blocks on filesystems
-/// with reflinks; shorter ones with one read and one write, which costs less per call.
-const CFR_MIN: u64 = WINDOW;
+/// Extent pieces at least this long are copied with `copy_file_range`, which stays in the
+/// kernel (no copy through user space; blocks shared on filesystems with reflinks); shorter ones
+/// with one read and one write, which costs less per call than setting up the in-kernel copy.
+const CFR_MIN: u64 = 64 << 10;
 
 thread_local! {
     /// Two window-sized buffers per thread, reused across windows (a fresh 8 MiB allocation per
