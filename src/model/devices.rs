@@ -1,6 +1,6 @@
 //! Devices: typed where snaptool understands them, opaque named blobs otherwise.
 
-use super::{Bytes, Extension};
+use super::{Bytes, DeviceState, Extension};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -27,9 +27,13 @@ pub struct Device {
     pub uart: Option<UartState>,
     /// VM generation id device, for VMGenID.
     pub vmgenid: Option<VmGenId>,
+    /// Runtime state beyond the common virtio state and the configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<DeviceState>,
     /// Device bytes only the producer can interpret.
     pub blob: Option<Bytes>,
-    /// The producer's complete structure for this device, for exact re-writing.
+    /// The producer's complete structure for a device no typed state describes, for exact
+    /// re-writing in the producer's own layout.
     pub raw: Option<Extension>,
 }
 
@@ -45,6 +49,7 @@ impl Device {
             config: None,
             uart: None,
             vmgenid: None,
+            state: None,
             blob: None,
             raw: None,
         }

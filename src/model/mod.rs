@@ -21,12 +21,14 @@
 mod aarch64;
 mod aarch64_regs;
 mod bytes;
+mod device_state;
 mod devices;
 mod x86;
 
 pub use aarch64::*;
 pub use aarch64_regs::*;
 pub use bytes::{Bytes, from_hex, to_hex};
+pub use device_state::*;
 pub use devices::*;
 pub use x86::*;
 

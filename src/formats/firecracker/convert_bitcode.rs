@@ -4,6 +4,7 @@
 //! move between these three layouts when a model made from one is written as another.
 
 use super::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
+use super::device_model as dm;
 use super::v10::aarch64 as arm;
 use super::v10::devices::{
     AcpiDeviceManagerState, BootSourceConfig, GuestMemoryRegionState, GuestMemoryState,
@@ -158,10 +159,11 @@ pub(crate) fn virtio_to_model<T: Serialize>(
     let v = serde_json::to_value(states).unwrap_or(Value::Null);
     m.devices
         .extend(cc::devices_to_model(&v, transport, layout));
+    super::device_config::link_mmds(&mut m.devices);
 }
 
 /// ACPI devices (VMGenID, vmclock) → model devices.
-pub(crate) fn acpi_to_model(m: &mut Snapshot, acpi: &AcpiDeviceManagerState, layout: &str) {
+pub(crate) fn acpi_to_model(m: &mut Snapshot, acpi: &AcpiDeviceManagerState) {
     let g = &acpi.vmgenid;
     let mut gen_id = Device::new("vmgenid", DeviceKind::VmGenId);
     gen_id.transport = Some(Transport::Address {
@@ -173,14 +175,8 @@ pub(crate) fn acpi_to_model(m: &mut Snapshot, acpi: &AcpiDeviceManagerState, lay
         addr: g.addr,
     });
     m.devices.push(gen_id);
-    let c = &acpi.vmclock;
-    let mut clock = Device::new("vmclock", DeviceKind::VmClock);
-    clock.transport = Some(Transport::Address {
-        addr: c.guest_address,
-        irq: Some(c.gsi),
-    });
-    clock.raw = Some(cc::ext(layout, c));
-    m.devices.push(clock);
+    m.devices
+        .push(dm::vmclock_device(dm::v1_16::vmclock_in(&acpi.vmclock)));
 }
 
 /// The serial console's registers → the model's serial device (created on x86_64 at COM1 when
@@ -317,8 +313,8 @@ pub(crate) fn acpi_from_model(
         },
         None => cc::value_as(&d["vmgenid"], "vmgenid", layout)?,
     };
-    let vmclock = match cc::vmclock_for(m, layout) {
-        Some(c) => cc::value_as(&c, "devices.vmclock", layout)?,
+    let vmclock = match dm::model_vmclock(m) {
+        Some(c) => dm::v1_16::vmclock_out(c, cc::legacy_next_id(m).unwrap_or(0)),
         None => cc::value_as(&d["vmclock"], "vmclock", layout)?,
     };
     Ok(AcpiDeviceManagerState { vmgenid, vmclock })
@@ -481,11 +477,7 @@ pub(crate) fn invented(m: &Snapshot, gsi: bool) -> Vec<String> {
             "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
         );
     }
-    if !m
-        .devices
-        .iter()
-        .any(|d| d.kind == DeviceKind::VmClock && d.raw.is_some())
-    {
+    if dm::model_vmclock(m).is_none() {
         out.push("device_states.acpi_state.vmclock (Firecracker's initial vmclock page)".into());
     }
     out

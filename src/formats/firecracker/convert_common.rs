@@ -408,7 +408,10 @@ fn same_device_shape(a: &str, b: &str, list: &str) -> bool {
 }
 
 /// Puts the raw device states of `layout` back into the empty device-state struct `template`
-/// (as JSON) for transport `transport`. Devices from other layouts are an error.
+/// (as JSON) for transport `transport`: the devices of the layouts whose device states have no
+/// typed model (formats 1.0.0–4.0.0; the PCI transport of 8.0.0 and 9.0.0), each in its own
+/// layout or one whose entries have the same shape. Other devices are left out (a conversion's
+/// round trip reports them as lost).
 pub(crate) fn devices_from_model(
     devices: &[Device],
     template: Value,
@@ -420,38 +423,18 @@ pub(crate) fn devices_from_model(
         _ => Map::new(),
     };
     for d in devices {
-        let Some(raw) = &d.raw else {
-            // A legacy MMIO device another bitcode-era layout keeps outside its device lists
-            // (11.0.0's aarch64 serial console and RTC): rebuilt from its placement.
-            if transport == "mmio"
-                && ladder::is_sibling(layout)
-                && let Some(entry) = ladder::legacy_entry(d)
-                && let Some(Value::Array(a)) = obj.get_mut("legacy_devices")
-            {
-                a.push(entry);
-            }
-            continue;
-        };
+        let Some(raw) = &d.raw else { continue };
         let Some(list) = raw.value.get("list").and_then(Value::as_str) else {
             continue;
         };
         let Some(list) = list.strip_prefix(&format!("{transport}.")) else {
             continue;
         };
+        if raw.layout != layout && !same_device_shape(&raw.layout, layout, list) {
+            continue;
+        }
         let mut state = raw.value.get("state").cloned().unwrap_or(Value::Null);
         super::device_config::unbind(d, &mut state).map_err(WriteError::Model)?;
-        let (state, list) = if raw.layout == layout || same_device_shape(&raw.layout, layout, list)
-        {
-            (state, list.to_string())
-        } else {
-            // A device the target has no faithful form for is left out: a conversion's round
-            // trip then reports it as lost and is refused unless lossy conversions are allowed.
-            let Some(state) = ladder::device(&raw.layout, layout, transport, list, state) else {
-                continue;
-            };
-            (state, ladder::list_name(&raw.layout, layout, list))
-        };
-        let list = list.as_str();
         match obj.get_mut(list) {
             Some(Value::Array(a)) => a.push(state),
             Some(slot) => *slot = state,
@@ -629,43 +612,24 @@ macro_rules! gic_parts_from_model {
 
 pub(crate) use {gic_parts_from_model, gic_to_model, x86_blobs, x86_vcpu_state};
 
-/// The model's vmclock state as `layout`'s (JSON), when the model has one that `layout` can
-/// hold: its own, or another layout's moved along the [`ladder`] (gaining the next legacy
-/// interrupt line when it gains a GSI).
-pub(crate) fn vmclock_for(m: &Snapshot, layout: &str) -> Option<Value> {
-    let raw = m
-        .devices
-        .iter()
-        .filter(|d| d.kind == DeviceKind::VmClock)
-        .find_map(|d| d.raw.as_ref())?;
-    if raw.layout == layout {
-        return Some(raw.value.clone());
-    }
-    let gsi = legacy_next_id(m).unwrap_or(0);
-    ladder::vmclock(&raw.layout, layout, raw.value.clone(), gsi)
-}
-
 /// The legacy interrupt allocator's next id in the model's allocator state.
-fn legacy_next_id(m: &Snapshot) -> Option<u64> {
+pub(crate) fn legacy_next_id(m: &Snapshot) -> Option<u32> {
     m.extensions
         .get(KEY_ALLOC)?
         .value
         .pointer("/gsi_legacy_allocator/next_id")?
         .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
 }
 
-/// The vmclock interrupt line the allocator gains (up past v1.14) or loses (down to it) when
-/// the model's allocator moves to `layout`.
+/// The vmclock interrupt line the allocator gains (up past v1.14: the vmclock had none) or
+/// loses (down to v1.14) when the model's allocator moves to `layout`.
 fn vmclock_gsi(m: &Snapshot, layout: &str) -> Option<u64> {
-    let raw = m
-        .devices
-        .iter()
-        .filter(|d| d.kind == DeviceKind::VmClock)
-        .find_map(|d| d.raw.as_ref())?;
-    let (from, to) = (ladder::rank(&raw.layout)?, ladder::rank(layout)?);
-    match (from <= 2, to <= 2) {
-        (true, false) => legacy_next_id(m),
-        (false, true) => raw.value.get("gsi")?.as_u64(),
+    let c = super::device_model::model_vmclock(m)?;
+    let to_has_gsi = ladder::rank(layout)? > 2;
+    match (c.gsi, to_has_gsi) {
+        (None, true) => legacy_next_id(m).map(u64::from),
+        (Some(g), false) => Some(u64::from(g)),
         _ => None,
     }
 }
@@ -717,7 +681,7 @@ pub(crate) fn alloc_for(m: &Snapshot, layout: &str, defaults: &Value) -> Value {
         derive_next_id(&mut out["gsi_legacy_allocator"], used);
     }
     if derive && msi && out.get("gsi_msi_allocator").is_some() {
-        let mut vectors = Vec::new();
+        let mut vectors = super::device_model::msi_vectors(m);
         for d in &m.devices {
             if let Some(raw) = &d.raw
                 && raw.value["list"]

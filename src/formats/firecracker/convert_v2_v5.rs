@@ -360,8 +360,6 @@ pub(crate) fn devices_to_model<T: Serialize>(states: &T, layout: &str) -> Vec<De
 pub(crate) enum IrqField {
     /// `irqs: Vec<u32>` (formats 1.0.0–4.0.0).
     List,
-    /// `irq: Option<NonZeroU32>` (formats 5.0.0, 6.0.0).
-    NonZero,
 }
 
 /// The x86_64 `DeviceStates` with every list empty.
@@ -405,7 +403,7 @@ pub(crate) fn devices_from_model<T: DeserializeOwned>(
 /// `ConnectedLegacyState` of `layout` built from its kind and MMIO transport.
 fn legacy_from_typed(d: &Device, layout: &str, irq: IrqField) -> Device {
     let mut d = d.clone();
-    let foreign = d.raw.as_ref().is_some_and(|r| r.layout != layout);
+    let foreign = d.raw.as_ref().is_none_or(|r| r.layout != layout);
     let type_ = match d.kind {
         DeviceKind::Serial => "Serial",
         DeviceKind::Rtc => "Rtc",
@@ -427,7 +425,6 @@ fn legacy_from_typed(d: &Device, layout: &str, irq: IrqField) -> Device {
         IrqField::List => {
             json!({"addr": addr, "len": len, "irqs": line.into_iter().collect::<Vec<u32>>()})
         }
-        IrqField::NonZero => json!({"addr": addr, "len": len, "irq": line.filter(|&n| n != 0)}),
     };
     d.raw = Some(Extension {
         layout: layout.to_string(),

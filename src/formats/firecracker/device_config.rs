@@ -247,7 +247,41 @@ pub fn normalize(m: &mut Snapshot) {
     let mut changed = false;
     for d in &mut m.devices {
         let Some(raw) = &mut d.raw else { continue };
-        if d.config.is_some() || !raw.layout.starts_with("firecracker-") {
+        if !raw.layout.starts_with("firecracker-") {
+            continue;
+        }
+        // A layout with a typed device model: the entry becomes the typed device.
+        let typed = match (
+            raw.value.get("list").and_then(Value::as_str),
+            raw.value.get("state"),
+        ) {
+            (Some(list), Some(state)) => {
+                let mut state = state.clone();
+                let probe = Device {
+                    config: d.config.clone(),
+                    ..Device::new(d.id.clone(), d.kind.clone())
+                };
+                unbind(&probe, &mut state)
+                    .ok()
+                    .and_then(|()| super::device_model::from_raw(&raw.layout, list, &state))
+            }
+            _ if d.kind == DeviceKind::VmClock => {
+                super::device_model::vmclock_from_raw(&raw.layout, &raw.value)
+            }
+            _ => None,
+        };
+        if let Some(typed) = typed {
+            let (id, uart, vmgenid) = (d.id.clone(), d.uart.take(), d.vmgenid);
+            *d = typed;
+            d.uart = uart;
+            d.vmgenid = vmgenid;
+            if d.kind == DeviceKind::Mmds || d.id.is_empty() {
+                d.id = id;
+            }
+            changed = true;
+            continue;
+        }
+        if d.config.is_some() {
             continue;
         }
         let Some(state) = raw.value.get_mut("state") else {

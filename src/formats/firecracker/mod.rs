@@ -17,6 +17,7 @@ mod convert_bitcode;
 mod convert_common;
 mod convert_v2_v5;
 mod device_config;
+mod device_model;
 mod ladder;
 pub mod shared;
 pub mod v1;

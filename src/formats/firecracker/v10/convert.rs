@@ -5,11 +5,12 @@ use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
 use crate::formats::firecracker::convert_bitcode as cb;
 use crate::formats::firecracker::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
 use crate::model::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 const LAYOUT: &str = "firecracker-10.0.0";
 
@@ -78,10 +79,10 @@ struct DevParts<'a> {
     serial: &'a Option<SerialState>,
 }
 
-fn devices_to_model(m: &mut Snapshot, mmio: Value, d: DevParts<'_>, arch: Arch) {
-    m.devices = cc::devices_to_model(&mmio, "mmio", LAYOUT);
-    let pci = serde_json::to_value(d.pci).unwrap_or(Value::Null);
-    m.devices.extend(cc::devices_to_model(&pci, "pci", LAYOUT));
+fn devices_to_model(m: &mut Snapshot, mmio: Vec<Device>, d: DevParts<'_>, arch: Arch) {
+    m.devices = mmio;
+    m.devices.extend(dm::v1_16::v10_pci_in(d.pci));
+    crate::formats::firecracker::device_config::link_mmds(&mut m.devices);
     if d.pci.pci_enabled {
         m.extensions.insert(KEY_PCI.into(), cc::ext(LAYOUT, &true));
     }
@@ -96,14 +97,8 @@ fn devices_to_model(m: &mut Snapshot, mmio: Value, d: DevParts<'_>, arch: Arch) 
         addr: g.addr,
     });
     m.devices.push(gen_id);
-    let c = &d.acpi.vmclock;
-    let mut clock = Device::new("vmclock", DeviceKind::VmClock);
-    clock.transport = Some(Transport::Address {
-        addr: c.guest_address,
-        irq: Some(c.gsi),
-    });
-    clock.raw = Some(cc::ext(LAYOUT, c));
-    m.devices.push(clock);
+    m.devices
+        .push(dm::vmclock_device(dm::v1_16::vmclock_in(&d.acpi.vmclock)));
     if let Some(s) = d.serial {
         let uart = UartState {
             baud_divisor_low: s.baud_divisor_low,
@@ -166,7 +161,7 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         .iter()
         .map(|c| Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&cc::x86_blobs!(c)))))
         .collect();
-    let mmio = serde_json::to_value(&s.device_states.mmio_state).unwrap_or(Value::Null);
+    let mmio = dm::v1_16::v10_x86_in(&s.device_states.mmio_state);
     devices_to_model(
         &mut m,
         mmio,
@@ -217,7 +212,7 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
             ..Default::default()
         })));
     }
-    let mmio = serde_json::to_value(&s.device_states.mmio_state).unwrap_or(Value::Null);
+    let mmio = dm::v1_16::v10_arm_in(&s.device_states.mmio_state);
     devices_to_model(
         &mut m,
         mmio,
@@ -347,25 +342,13 @@ fn serial_from_model(m: &Snapshot) -> Option<SerialState> {
     })
 }
 
-fn empty_lists(legacy: bool) -> Value {
-    let mut v = json!({"block_devices": [], "net_devices": [], "vsock_device": null, "balloon_device": null,
-        "mmds": null, "entropy_device": null, "pmem_devices": [], "memory_device": null});
-    if legacy {
-        v["legacy_devices"] = json!([]);
-    }
-    v
-}
-
 fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
-    let mut empty = empty_lists(false);
-    empty["pci_enabled"] = Value::Bool(
-        m.extensions
-            .get(KEY_PCI)
-            .and_then(|e| e.value.as_bool())
-            .unwrap_or(false),
-    );
-    let v = cc::devices_from_model(&m.devices, empty, "pci", LAYOUT)?;
-    cc::value_as(&v, "device_states.pci_state", LAYOUT)
+    let enabled = m
+        .extensions
+        .get(KEY_PCI)
+        .and_then(|e| e.value.as_bool())
+        .unwrap_or(false);
+    dm::v1_16::v10_pci_out(&m.devices, enabled)
 }
 
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
@@ -396,7 +379,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
             Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
         })
         .collect::<Result<_, _>>()?;
-    let mmio = cc::devices_from_model(&m.devices, empty_lists(false), "mmio", LAYOUT)?;
+    let mmio = dm::v1_16::v10_x86_out(&m.devices)?;
     Ok(x86::MicrovmState {
         vm_info: x86::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -417,7 +400,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         },
         vcpu_states,
         device_states: x86::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: acpi_from_model(m)?,
             pci_state: pci_from_model(m)?,
             serial_state: serial_from_model(m),
@@ -454,7 +437,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             pvtime_ipa: v.pvtime_ipa,
         });
     }
-    let mmio = cc::devices_from_model(&m.devices, empty_lists(true), "mmio", LAYOUT)?;
+    let mmio = dm::v1_16::v10_arm_out(&m.devices)?;
     Ok(arm::MicrovmState {
         vm_info: arm::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -471,7 +454,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         },
         vcpu_states,
         device_states: arm::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: acpi_from_model(m)?,
             pci_state: pci_from_model(m)?,
             serial_state: serial_from_model(m),

@@ -15,6 +15,7 @@ use super::devices::*;
 use super::x86_64 as x86;
 use crate::formats::firecracker::convert_bitcode as cb;
 use crate::formats::firecracker::convert_common as cc;
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::model::*;
 
@@ -49,9 +50,9 @@ fn vm_info<T: std::fmt::Debug>(
 
 fn virtio_to_model(m: &mut Snapshot, v: &VirtioDevicesState) {
     match v {
-        VirtioDevicesState::Mmio(d) => cb::virtio_to_model(m, d, "mmio", LAYOUT),
+        VirtioDevicesState::Mmio(d) => m.devices.extend(dm::v1_16::v11_mmio_in(d)),
         VirtioDevicesState::Pci(d) => {
-            cb::virtio_to_model(m, d, "pci", LAYOUT);
+            m.devices.extend(dm::v1_16::v11_pci_in(d));
             m.extensions
                 .insert(cc::KEY_PCI.into(), cc::ext(LAYOUT, &true));
         }
@@ -96,7 +97,7 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         .collect();
     let d = &s.device_states;
     virtio_to_model(&mut m, &d.virtio_state);
-    cb::acpi_to_model(&mut m, &d.acpi_state, LAYOUT);
+    cb::acpi_to_model(&mut m, &d.acpi_state);
     if let Some(serial) = &d.serial_state {
         cb::serial_to_model(&mut m, serial, Arch::X86_64);
     }
@@ -133,7 +134,7 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
         cb::platform_device_to_model(&mut m, "rtc", DeviceKind::Rtc, info);
     }
     virtio_to_model(&mut m, &d.virtio_state);
-    cb::acpi_to_model(&mut m, &d.acpi_state, LAYOUT);
+    cb::acpi_to_model(&mut m, &d.acpi_state);
     if let Some(serial) = &d.serial_state {
         cb::serial_to_model(&mut m, serial, Arch::Aarch64);
     }
@@ -146,51 +147,33 @@ pub fn invented(m: &Snapshot) -> Vec<String> {
     cb::invented(m, false)
 }
 
-/// The virtio devices of the model on the one transport 11.0.0 allows.
+/// The virtio devices of the model on the one transport 11.0.0 allows (9.0.0 / 10.0.0 aarch64
+/// legacy devices become `mmio_platform_state`: serial, RTC; the boot timer is not saved).
 fn virtio_from_model(m: &Snapshot) -> Result<VirtioDevicesState, WriteError> {
-    // 9.0.0 / 10.0.0 aarch64 legacy devices become `mmio_platform_state` (serial, RTC; the boot
-    // timer is not saved by 11.0.0).
-    let devices: Vec<Device> = m
+    let virtio = |d: &&Device| d.virtio.is_some();
+    let on_pci = m
         .devices
         .iter()
-        .filter(|d| {
-            d.raw
-                .as_ref()
-                .and_then(|r| r.value["list"].as_str())
-                .is_none_or(|l| l != "mmio.legacy_devices")
-        })
-        .cloned()
-        .collect();
-    let list_of = |d: &Device| {
-        d.raw
-            .as_ref()
-            .and_then(|r| r.value["list"].as_str().map(str::to_string))
-    };
-    let on_pci = devices
-        .iter()
-        .any(|d| list_of(d).is_some_and(|l| l.starts_with("pci.")));
+        .filter(virtio)
+        .any(|d| matches!(d.transport, Some(Transport::Pci { .. })));
     if cb::pci_enabled(m) || on_pci {
-        if let Some(d) = devices
+        if let Some(d) = m
+            .devices
             .iter()
-            .find(|d| list_of(d).is_some_and(|l| l.starts_with("mmio.")))
+            .filter(virtio)
+            .find(|d| matches!(d.transport, Some(Transport::Mmio { .. })))
         {
             return Err(WriteError::Model(format!(
                 "device `{}` is on MMIO while the virtio devices are on PCI; {LAYOUT} keeps all virtio devices on one transport",
                 d.id
             )));
         }
-        let v = cc::devices_from_model(&devices, cb::empty_lists(false), "pci", LAYOUT)?;
-        Ok(VirtioDevicesState::Pci(Box::new(cc::value_as(
-            &v,
-            "device_states.virtio_state.Pci",
-            LAYOUT,
+        Ok(VirtioDevicesState::Pci(Box::new(dm::v1_16::v11_pci_out(
+            &m.devices,
         )?)))
     } else {
-        let v = cc::devices_from_model(&devices, cb::empty_lists(false), "mmio", LAYOUT)?;
-        Ok(VirtioDevicesState::Mmio(Box::new(cc::value_as(
-            &v,
-            "device_states.virtio_state.Mmio",
-            LAYOUT,
+        Ok(VirtioDevicesState::Mmio(Box::new(dm::v1_16::v11_mmio_out(
+            &m.devices,
         )?)))
     }
 }

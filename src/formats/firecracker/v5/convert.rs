@@ -4,7 +4,9 @@ use super::aarch64 as arm;
 use super::devices::{GuestMemoryRegionState, GuestMemoryState, KvmState};
 use super::x86_64 as x86;
 use crate::formats::firecracker::convert_common as cc;
-use crate::formats::firecracker::convert_v2_v5::{self as c5, IrqField, info, vm_info_from_model};
+use crate::formats::firecracker::convert_v2_v5::{self as c5, info, vm_info_from_model};
+use crate::formats::firecracker::device_config as dc;
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::model::*;
 
@@ -46,8 +48,9 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         &v.ioapic,
     )));
     m.vcpus = c5::x86_vcpus_to_model(&s.vcpu_states);
-    m.devices = c5::devices_to_model(&s.device_states, id());
+    m.devices = dm::v1_12::x86_in(&s.device_states);
     m.devices.extend(c5::acpi_to_model(&s.acpi_dev_state));
+    dc::link_mmds(&mut m.devices);
     m
 }
 
@@ -61,8 +64,9 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
     );
     m.platform = c5::gic_to_model(&s.vm_state.gic);
     c5::arm_vcpus_to_model(&mut m, &s.vcpu_states, id());
-    m.devices = c5::devices_to_model(&s.device_states, id());
+    m.devices = dm::v1_12::arm_in(&s.device_states);
     m.devices.extend(c5::acpi_to_model(&s.acpi_dev_state));
+    dc::link_mmds(&mut m.devices);
     m
 }
 
@@ -87,7 +91,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
             ioapic,
         },
         vcpu_states: c5::x86_vcpus_from_model(m, id())?,
-        device_states: c5::devices_from_model(m, c5::empty_x86(), id(), IrqField::NonZero)?,
+        device_states: dm::v1_12::x86_out(&m.devices)?,
         acpi_dev_state: c5::acpi_from_model(m),
     })
 }
@@ -108,7 +112,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             gic: c5::gic_from_model(m)?,
         },
         vcpu_states: c5::arm_vcpus_from_model(m, id())?,
-        device_states: c5::devices_from_model(m, c5::empty_aarch64(), id(), IrqField::NonZero)?,
+        device_states: dm::v1_12::arm_out(&m.devices)?,
         acpi_dev_state: c5::acpi_from_model(m),
     })
 }

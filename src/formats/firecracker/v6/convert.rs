@@ -4,7 +4,8 @@ use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
 use crate::formats::firecracker::convert_common as cc;
-use crate::formats::firecracker::convert_v2_v5 as c5;
+use crate::formats::firecracker::device_config as dc;
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -117,9 +118,9 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         .iter()
         .map(|c| Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&cc::x86_blobs!(c)))))
         .collect();
-    let devs = serde_json::to_value(&s.device_states).unwrap_or(Value::Null);
-    m.devices = cc::devices_to_model(&devs, "mmio", LAYOUT);
+    m.devices = dm::v1_12::x86_in(&s.device_states);
     m.devices.extend(acpi_to_model(&s.acpi_dev_state));
+    dc::link_mmds(&mut m.devices);
     m
 }
 
@@ -156,9 +157,9 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
             ..Default::default()
         })));
     }
-    let devs = serde_json::to_value(&s.device_states).unwrap_or(Value::Null);
-    m.devices = cc::devices_to_model(&devs, "mmio", LAYOUT);
+    m.devices = dm::v1_12::arm_in(&s.device_states);
     m.devices.extend(acpi_to_model(&s.acpi_dev_state));
+    dc::link_mmds(&mut m.devices);
     m
 }
 
@@ -218,12 +219,6 @@ fn common_from_model(
     ))
 }
 
-/// Device lists from the model; on aarch64, legacy devices read from another layout are rebuilt
-/// from their typed kind and MMIO placement.
-fn template<T: serde::de::DeserializeOwned>(m: &Snapshot, empty: Value) -> Result<T, WriteError> {
-    c5::devices_from_model(m, empty, LAYOUT, c5::IrqField::NonZero)
-}
-
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
     cc::value_as(&Value::String(name), "vm.cpu_template", LAYOUT)
@@ -252,8 +247,6 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
             Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
         })
         .collect::<Result<_, _>>()?;
-    let empty = serde_json::json!({"block_devices": [], "net_devices": [], "vsock_device": null,
-        "balloon_device": null, "mmds_version": null, "entropy_device": null});
     Ok(x86::MicrovmState {
         vm_info: x86::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -272,7 +265,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
             ioapic,
         },
         vcpu_states,
-        device_states: template(m, empty)?,
+        device_states: dm::v1_12::x86_out(&m.devices)?,
         acpi_dev_state: acpi_from_model(m),
     })
 }
@@ -306,8 +299,6 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             kvi: Blob(k::vcpu_init_to(&v.kvi.unwrap_or_default())),
         });
     }
-    let empty = serde_json::json!({"legacy_devices": [], "block_devices": [], "net_devices": [],
-        "vsock_device": null, "balloon_device": null, "mmds_version": null, "entropy_device": null});
     Ok(arm::MicrovmState {
         vm_info: arm::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -322,7 +313,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             gic,
         },
         vcpu_states,
-        device_states: template(m, empty)?,
+        device_states: dm::v1_12::arm_out(&m.devices)?,
         acpi_dev_state: acpi_from_model(m),
     })
 }

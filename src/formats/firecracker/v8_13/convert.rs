@@ -4,6 +4,7 @@ use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
 use crate::formats::firecracker::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -69,14 +70,15 @@ fn base(
 /// MMIO and PCI device lists, the PCI switch and the ACPI devices → model devices.
 fn devices_to_model(
     m: &mut Snapshot,
-    mmio: Value,
+    mmio: Vec<Device>,
     pci: &PciDevicesState,
     acpi: &AcpiDeviceManagerState,
 ) {
-    m.devices = cc::devices_to_model(&mmio, "mmio", LAYOUT);
+    m.devices = mmio;
     let pci_json = serde_json::to_value(pci).unwrap_or(Value::Null);
     m.devices
         .extend(cc::devices_to_model(&pci_json, "pci", LAYOUT));
+    crate::formats::firecracker::device_config::link_mmds(&mut m.devices);
     if pci.pci_enabled {
         m.extensions.insert(KEY_PCI.into(), cc::ext(LAYOUT, &true));
     }
@@ -128,7 +130,7 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         .map(|c| Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&cc::x86_blobs!(c)))))
         .collect();
     let d = &s.device_states;
-    let mmio = serde_json::to_value(&d.mmio_state).unwrap_or(Value::Null);
+    let mmio = dm::v1_13::v13_x86_in(&d.mmio_state);
     devices_to_model(&mut m, mmio, &d.pci_state, &d.acpi_state);
     m
 }
@@ -176,7 +178,7 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
         })));
     }
     let d = &s.device_states;
-    let mmio = serde_json::to_value(&d.mmio_state).unwrap_or(Value::Null);
+    let mmio = dm::v1_13::v13_arm_in(&d.mmio_state);
     devices_to_model(&mut m, mmio, &d.pci_state, &d.acpi_state);
     m
 }
@@ -349,7 +351,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
             Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
         })
         .collect::<Result<_, _>>()?;
-    let mmio = cc::devices_from_model(&m.devices, empty_lists(false), "mmio", LAYOUT)?;
+    let mmio = dm::v1_13::v13_x86_out(&m.devices)?;
     Ok(x86::MicrovmState {
         vm_info: x86::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -370,7 +372,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         },
         vcpu_states,
         device_states: x86::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: acpi_from_model(m),
             pci_state: pci_from_model(m)?,
         },
@@ -406,7 +408,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             pvtime_ipa: v.pvtime_ipa,
         });
     }
-    let mmio = cc::devices_from_model(&m.devices, empty_lists(true), "mmio", LAYOUT)?;
+    let mmio = dm::v1_13::v13_arm_out(&m.devices)?;
     Ok(arm::MicrovmState {
         vm_info: arm::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -423,7 +425,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         },
         vcpu_states,
         device_states: arm::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: acpi_from_model(m),
             pci_state: pci_from_model(m)?,
         },

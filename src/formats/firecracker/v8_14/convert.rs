@@ -4,6 +4,7 @@ use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
 use crate::formats::firecracker::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
@@ -69,11 +70,12 @@ fn base(
 }
 
 /// MMIO and PCI device lists, the PCI switch and VMGenID → model devices.
-fn devices_to_model(m: &mut Snapshot, mmio: Value, pci: &PciDevicesState, g: &VmGenIdState) {
-    m.devices = cc::devices_to_model(&mmio, "mmio", LAYOUT);
+fn devices_to_model(m: &mut Snapshot, mmio: Vec<Device>, pci: &PciDevicesState, g: &VmGenIdState) {
+    m.devices = mmio;
     let pci_json = serde_json::to_value(pci).unwrap_or(Value::Null);
     m.devices
         .extend(cc::devices_to_model(&pci_json, "pci", LAYOUT));
+    crate::formats::firecracker::device_config::link_mmds(&mut m.devices);
     if pci.pci_enabled {
         m.extensions.insert(KEY_PCI.into(), cc::ext(LAYOUT, &true));
     }
@@ -123,16 +125,11 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         .map(|c| Vcpu::X86_64(Box::new(cc::x86_vcpu_to_model(&cc::x86_blobs!(c)))))
         .collect();
     let d = &s.device_states;
-    let mmio = serde_json::to_value(&d.mmio_state).unwrap_or(Value::Null);
+    let mmio = dm::v1_13::v14_x86_in(&d.mmio_state);
     devices_to_model(&mut m, mmio, &d.pci_state, &d.acpi_state.vmgenid);
-    let c = &d.acpi_state.vmclock;
-    let mut clock = Device::new("vmclock", DeviceKind::VmClock);
-    clock.transport = Some(Transport::Address {
-        addr: c.guest_address,
-        irq: None,
-    });
-    clock.raw = Some(cc::ext(LAYOUT, c));
-    m.devices.push(clock);
+    m.devices.push(dm::vmclock_device(dm::v1_13::vmclock_in(
+        &d.acpi_state.vmclock,
+    )));
     m
 }
 
@@ -179,7 +176,7 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
         })));
     }
     let d = &s.device_states;
-    let mmio = serde_json::to_value(&d.mmio_state).unwrap_or(Value::Null);
+    let mmio = dm::v1_13::v14_arm_in(&d.mmio_state);
     devices_to_model(&mut m, mmio, &d.pci_state, &d.acpi_state.vmgenid);
     m
 }
@@ -298,7 +295,7 @@ pub fn invented(m: &Snapshot) -> Vec<String> {
             "device_states.acpi_state.vmgenid (gsi 5 at 0xdfff0, as Firecracker places it)".into(),
         );
     }
-    if m.arch() == Arch::X86_64 && cc::vmclock_for(m, LAYOUT).is_none() {
+    if m.arch() == Arch::X86_64 && dm::model_vmclock(m).is_none() {
         out.push(
             "device_states.acpi_state.vmclock.inner (Firecracker v1.14's initial vmclock page)"
                 .into(),
@@ -317,12 +314,12 @@ fn vmgenid_from_model(m: &Snapshot) -> Result<VmGenIdState, WriteError> {
     }
 }
 
-/// The vmclock of this layout's own file as it was; otherwise Firecracker v1.14's initial page at
-/// the address the model gives (another release's page content, e.g. 10.0.0's generation counter
-/// and flags, is not carried over), or at v1.14's default address.
+/// The model's vmclock (a later release's interrupt line and generation counter left out);
+/// without one, Firecracker v1.14's initial page at the address the model gives, or at v1.14's
+/// default address.
 fn vmclock_from_model(m: &Snapshot) -> Result<VmClockState, WriteError> {
-    if let Some(v) = cc::vmclock_for(m, LAYOUT) {
-        return cc::value_as(&v, "devices.vmclock", LAYOUT);
+    if let Some(c) = dm::model_vmclock(m) {
+        return Ok(dm::v1_13::vmclock_out(c));
     }
     let mut c: VmClockState = cc::value_as(&defaults()["vmclock"], "vmclock", LAYOUT)?;
     let addr = m
@@ -389,7 +386,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
             Vcpu::Aarch64(_) => Err(WriteError::Model("aarch64 vCPU in an x86_64 state".into())),
         })
         .collect::<Result<_, _>>()?;
-    let mmio = cc::devices_from_model(&m.devices, empty_lists(false), "mmio", LAYOUT)?;
+    let mmio = dm::v1_13::v14_x86_out(&m.devices)?;
     Ok(x86::MicrovmState {
         vm_info: x86::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -410,7 +407,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         },
         vcpu_states,
         device_states: x86::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: x86::AcpiDeviceManagerState {
                 vmgenid: vmgenid_from_model(m)?,
                 vmclock: vmclock_from_model(m)?,
@@ -449,7 +446,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
             pvtime_ipa: v.pvtime_ipa,
         });
     }
-    let mmio = cc::devices_from_model(&m.devices, empty_lists(true), "mmio", LAYOUT)?;
+    let mmio = dm::v1_13::v14_arm_out(&m.devices)?;
     Ok(arm::MicrovmState {
         vm_info: arm::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -466,7 +463,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         },
         vcpu_states,
         device_states: arm::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: arm::AcpiDeviceManagerState {
                 vmgenid: vmgenid_from_model(m)?,
             },

@@ -10,6 +10,7 @@ use super::devices::*;
 use super::x86_64 as x86;
 use crate::formats::firecracker::convert_bitcode as cb;
 use crate::formats::firecracker::convert_common as cc;
+use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::model::*;
 use serde_json::Value;
@@ -41,8 +42,10 @@ fn vm_info<T: std::fmt::Debug>(
     cb::vm_info(format!("{tpl:?}"), (mem, smt), boot, huge_pages(hp), caps)
 }
 
-fn devices_to_model<M: serde::Serialize>(m: &mut Snapshot, mmio: &M, pci: &PciDevicesState) {
-    cb::virtio_to_model(m, mmio, "mmio", LAYOUT);
+/// MMIO devices (typed) and PCI devices (the v1.15 PCI transport has no neutral form: kept as
+/// this layout's own state).
+fn devices_to_model(m: &mut Snapshot, mmio: Vec<Device>, pci: &PciDevicesState) {
+    m.devices.extend(mmio);
     cb::virtio_to_model(m, pci, "pci", LAYOUT);
     if pci.pci_enabled {
         m.extensions
@@ -73,8 +76,8 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
     );
     cb::x86_to_model(&mut m, v, &s.vcpu_states);
     let d = &s.device_states;
-    devices_to_model(&mut m, &d.mmio_state, &d.pci_state);
-    cb::acpi_to_model(&mut m, &d.acpi_state, LAYOUT);
+    devices_to_model(&mut m, dm::v1_16::v9_x86_in(&d.mmio_state), &d.pci_state);
+    cb::acpi_to_model(&mut m, &d.acpi_state);
     m
 }
 
@@ -101,8 +104,8 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
     );
     cb::arm_to_model(&mut m, &v.gic, &s.vcpu_states, LAYOUT);
     let d = &s.device_states;
-    devices_to_model(&mut m, &d.mmio_state, &d.pci_state);
-    cb::acpi_to_model(&mut m, &d.acpi_state, LAYOUT);
+    devices_to_model(&mut m, dm::v1_16::v9_arm_in(&d.mmio_state), &d.pci_state);
+    cb::acpi_to_model(&mut m, &d.acpi_state);
     m
 }
 
@@ -126,7 +129,7 @@ fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
 pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
     let c = cb::common_from_model(m, LAYOUT)?;
     let ([pitstate, clock, pic_master, pic_slave, ioapic], vcpu_states) = cb::x86_from_model(m)?;
-    let mmio = cc::devices_from_model(&m.devices, cb::empty_lists(false), "mmio", LAYOUT)?;
+    let mmio = dm::v1_16::v9_x86_out(&m.devices)?;
     Ok(x86::MicrovmState {
         vm_info: x86::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -147,7 +150,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         },
         vcpu_states,
         device_states: x86::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: cb::acpi_from_model(m, LAYOUT)?,
             pci_state: pci_from_model(m)?,
         },
@@ -161,7 +164,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
 pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError> {
     let c = cb::common_from_model(m, LAYOUT)?;
     let (gic, vcpu_states) = cb::arm_from_model(m, LAYOUT)?;
-    let mmio = cc::devices_from_model(&m.devices, cb::empty_lists(true), "mmio", LAYOUT)?;
+    let mmio = dm::v1_16::v9_arm_out(&m.devices)?;
     Ok(arm::MicrovmState {
         vm_info: arm::VmInfo {
             mem_size_mib: m.vm.mem_size_mib.unwrap_or(m.memory.total_size() >> 20),
@@ -178,7 +181,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         },
         vcpu_states,
         device_states: arm::DevicesState {
-            mmio_state: cc::value_as(&mmio, "device_states.mmio_state", LAYOUT)?,
+            mmio_state: mmio,
             acpi_state: cb::acpi_from_model(m, LAYOUT)?,
             pci_state: pci_from_model(m)?,
         },
