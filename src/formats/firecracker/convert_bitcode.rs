@@ -298,26 +298,22 @@ pub(crate) fn alloc_value(m: &Snapshot, layout: &str) -> Value {
 
 /// ACPI devices from the model; absent ones get Firecracker v1.16.1's (VMGenID at gsi 5,
 /// 0xdfff0; the initial vmclock page at gsi 6).
-///
-/// # Errors
-/// When the vmclock's raw state is not a `VmClockState`.
-pub(crate) fn acpi_from_model(
-    m: &Snapshot,
-    layout: &str,
-) -> Result<AcpiDeviceManagerState, WriteError> {
-    let d = defaults();
+pub(crate) fn acpi_from_model(m: &Snapshot) -> AcpiDeviceManagerState {
     let vmgenid = match m.devices.iter().find_map(|d| d.vmgenid) {
         Some(g) => VmGenIdState {
             gsi: g.gsi,
             addr: g.addr,
         },
-        None => cc::value_as(&d["vmgenid"], "vmgenid", layout)?,
+        None => VmGenIdState {
+            gsi: dm::VMGENID_DEFAULT.gsi,
+            addr: dm::VMGENID_DEFAULT.addr,
+        },
     };
     let vmclock = match dm::model_vmclock(m) {
         Some(c) => dm::v1_16::vmclock_out(c, cc::legacy_next_id(m).unwrap_or(0)),
-        None => cc::value_as(&d["vmclock"], "vmclock", layout)?,
+        None => dm::v1_16::vmclock_out(&dm::initial_vmclock(Some(6), Some(0), 0x300), 6),
     };
-    Ok(AcpiDeviceManagerState { vmgenid, vmclock })
+    AcpiDeviceManagerState { vmgenid, vmclock }
 }
 
 /// The serial console's registers from the model's first UART.
@@ -382,7 +378,7 @@ pub(crate) fn cpu_template<T: DeserializeOwned>(
     layout: &str,
 ) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
-    cc::value_as(&Value::String(name), "vm.cpu_template", layout)
+    cc::named(&name, "vm.cpu_template", layout)
 }
 
 /// x86_64 vCPUs and VM-level blobs from the model.

@@ -209,6 +209,23 @@ pub(crate) fn value_as<T: DeserializeOwned>(
         .map_err(|e| WriteError::Model(format!("`{key}` is not a valid {layout} value: {e}")))
 }
 
+/// A unit enum variant by its name (a CPU template, a huge-page setting), naming the field in
+/// the error.
+pub(crate) fn named<T: DeserializeOwned>(
+    name: &str,
+    key: &str,
+    layout: &str,
+) -> Result<T, WriteError> {
+    use serde::de::IntoDeserializer;
+    let d: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+        name.into_deserializer();
+    T::deserialize(d).map_err(|e| {
+        WriteError::Model(format!(
+            "`{key}` = {name:?} is not a valid {layout} value: {e}"
+        ))
+    })
+}
+
 /// Virtio device id of a Firecracker `VirtioDeviceType` variant name.
 fn virtio_id_of(name: &str) -> u32 {
     match name {

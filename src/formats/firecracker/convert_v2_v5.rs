@@ -161,7 +161,7 @@ pub(crate) fn cpu_template<T: DeserializeOwned>(
     layout: &str,
 ) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
-    cc::value_as(&Value::String(name), "vm.cpu_template", layout)
+    cc::named(&name, "vm.cpu_template", layout)
 }
 
 /// Regions as `(base, size, file offset)`. A model from a layout without stored offsets has

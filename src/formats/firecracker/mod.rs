@@ -236,103 +236,161 @@ pub fn candidates(header: &Header) -> Vec<&'static LayoutInfo> {
         .collect()
 }
 
-/// A decoded state, in its layout's own types.
-#[derive(Debug, Clone, PartialEq)]
-pub enum State {
-    /// 1.0.0, x86_64.
-    V1X86(Box<v1::x86_64::MicrovmState>),
-    /// 1.0.0, aarch64.
-    V1Aarch64(Box<v1::aarch64::MicrovmState>),
-    /// 2.0.0, x86_64.
-    V2X86(Box<v2::x86_64::MicrovmState>),
-    /// 2.0.0, aarch64.
-    V2Aarch64(Box<v2::aarch64::MicrovmState>),
-    /// 3.0.0 (v1.9.x), x86_64.
-    V3X86(Box<v3::x86_64::MicrovmState>),
-    /// 3.0.0 (v1.9.x), aarch64.
-    V3Aarch64(Box<v3::aarch64::MicrovmState>),
-    /// 4.0.0 (also v1.10.0's "3.0.0"), x86_64.
-    V4X86(Box<v4::x86_64::MicrovmState>),
-    /// 4.0.0 (also v1.10.0's "3.0.0"), aarch64.
-    V4Aarch64(Box<v4::aarch64::MicrovmState>),
-    /// 5.0.0, x86_64.
-    V5X86(Box<v5::x86_64::MicrovmState>),
-    /// 5.0.0, aarch64.
-    V5Aarch64(Box<v5::aarch64::MicrovmState>),
-    /// 6.0.0, x86_64.
-    V6X86(Box<v6::x86_64::MicrovmState>),
-    /// 6.0.0, aarch64.
-    V6Aarch64(Box<v6::aarch64::MicrovmState>),
-    /// 8.0.0 (v1.13 layout), x86_64.
-    V8_13X86(Box<v8_13::x86_64::MicrovmState>),
-    /// 8.0.0 (v1.13 layout), aarch64.
-    V8_13Aarch64(Box<v8_13::aarch64::MicrovmState>),
-    /// 8.0.0 (v1.14 layout), x86_64.
-    V8_14X86(Box<v8_14::x86_64::MicrovmState>),
-    /// 8.0.0 (v1.14 layout), aarch64.
-    V8_14Aarch64(Box<v8_14::aarch64::MicrovmState>),
-    /// 9.0.0, x86_64.
-    V9X86(Box<v9::x86_64::MicrovmState>),
-    /// 9.0.0, aarch64.
-    V9Aarch64(Box<v9::aarch64::MicrovmState>),
-    /// 10.0.0, x86_64.
-    V10X86(Box<v10::x86_64::MicrovmState>),
-    /// 10.0.0, aarch64.
-    V10Aarch64(Box<v10::aarch64::MicrovmState>),
-    /// 11.0.0, x86_64.
-    V11X86(Box<v11::x86_64::MicrovmState>),
-    /// 11.0.0, aarch64.
-    V11Aarch64(Box<v11::aarch64::MicrovmState>),
-    /// Versionize era (v0.23–v1.6), x86_64, at the data version it holds.
-    Versionize(Box<versionize::MicrovmState>),
+/// The serde-era layouts, in release order, once: layout, module, the `State` variants for
+/// x86_64 and aarch64, and the encoding. Every function that dispatches on a layout is generated
+/// from this table (`$cb!{(args) rows}`), so adding a layout is one line here and its module.
+macro_rules! serde_layouts {
+    ($cb:ident ! ($($args:tt)*)) => {
+        $cb! { ($($args)*)
+            V1_0_0 v1 V1X86 V1Aarch64 bincode "1.0.0",
+            V2_0_0 v2 V2X86 V2Aarch64 bincode "2.0.0",
+            V3_0_0 v3 V3X86 V3Aarch64 bincode "3.0.0 (v1.9.x)",
+            V4_0_0 v4 V4X86 V4Aarch64 bincode "4.0.0 (also v1.10.0's \"3.0.0\")",
+            V5_0_0 v5 V5X86 V5Aarch64 bincode "5.0.0",
+            V6_0_0 v6 V6X86 V6Aarch64 bincode "6.0.0",
+            V8_0_0_V1_13 v8_13 V8_13X86 V8_13Aarch64 bincode "8.0.0 (v1.13 layout)",
+            V8_0_0_V1_14 v8_14 V8_14X86 V8_14Aarch64 bincode "8.0.0 (v1.14 layout)",
+            V9_0_0 v9 V9X86 V9Aarch64 bitcode "9.0.0",
+            V10_0_0 v10 V10X86 V10Aarch64 bitcode "10.0.0",
+            V11_0_0 v11 V11X86 V11Aarch64 bitcode "11.0.0",
+        }
+    };
+}
+
+macro_rules! state_enum {
+    (() $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        /// A decoded state, in its layout's own types.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum State {
+            $(
+                #[doc = concat!($doc, ", x86_64.")]
+                $x(Box<$m::x86_64::MicrovmState>),
+                #[doc = concat!($doc, ", aarch64.")]
+                $a(Box<$m::aarch64::MicrovmState>),
+            )*
+            /// Versionize era (v0.23–v1.6), x86_64, at the data version it holds.
+            Versionize(Box<versionize::MicrovmState>),
+        }
+    };
+}
+
+serde_layouts!(state_enum!());
+
+macro_rules! state_layout {
+    (($s:expr) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $s {
+            $( State::$x(_) | State::$a(_) => Layout::$l, )*
+            State::Versionize(s) => Layout::Versionize(s.data_version),
+        }
+    };
+}
+
+macro_rules! state_arch {
+    (($s:expr) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $s {
+            $( State::$x(_) => Arch::X86_64, State::$a(_) => Arch::Aarch64, )*
+            State::Versionize(_) => Arch::X86_64,
+        }
+    };
+}
+
+macro_rules! state_to_model {
+    (($s:expr) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $s {
+            $(
+                State::$x(s) => $m::convert::x86_to_model(s),
+                State::$a(s) => $m::convert::aarch64_to_model(s),
+            )*
+            State::Versionize(s) => versionize::convert::to_model(s),
+        }
+    };
+}
+
+macro_rules! decode_one {
+    (bincode, $v:ident, $body:ident, $at:ident, $text:ident) => {
+        bincode_state($body, $at).map(|(s, t)| (State::$v(Box::new(s)), $text, t))
+    };
+    (bitcode, $v:ident, $body:ident, $at:ident, $text:ident) => {
+        bitcode_state($body).map(|(s, v)| (State::$v(Box::new(s)), v, 0))
+    };
+}
+
+macro_rules! state_decode {
+    (($key:expr, $body:ident, $at:ident, $text:ident) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $key {
+            (Layout::Versionize(dv), Arch::X86_64) => {
+                versionize_state($body, $at, dv).map(|s| (s, $text, 0))
+            }
+            (Layout::Versionize(dv), Arch::Aarch64) => Err(DecodeFailure {
+                offset: None,
+                path: None,
+                reason: format!(
+                    "data version {dv}: snaptool reads x86_64 versionize-era files only"
+                ),
+            }),
+            $(
+                (Layout::$l, Arch::X86_64) => decode_one!($enc, $x, $body, $at, $text),
+                (Layout::$l, Arch::Aarch64) => decode_one!($enc, $a, $body, $at, $text),
+            )*
+        }
+    };
+}
+
+macro_rules! encode_one {
+    (bincode, $hdr:ident, $s:ident) => {
+        bincode_body(&$hdr, $s)?
+    };
+    (bitcode, $hdr:ident, $s:ident) => {
+        bitcode_body(&$hdr, $s)
+    };
+}
+
+macro_rules! state_encode {
+    (($st:expr, $hdr:ident, $f:ident) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $st {
+            $(
+                State::$x(s) => encode_one!($enc, $hdr, s),
+                State::$a(s) => encode_one!($enc, $hdr, s),
+            )*
+            State::Versionize(s) => return Ok(versionize::write($f.header.magic, s)),
+        }
+    };
+}
+
+macro_rules! state_from_model {
+    (($key:expr, $model:ident) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $key {
+            $(
+                (Layout::$l, Arch::X86_64) => State::$x(Box::new($m::convert::x86_from_model($model)?)),
+                (Layout::$l, Arch::Aarch64) => State::$a(Box::new($m::convert::aarch64_from_model($model)?)),
+            )*
+            (Layout::Versionize(_), _) => {
+                return Err(WriteError::Model(
+                    "versionize layouts are built above".into(),
+                ));
+            }
+        }
+    };
+}
+
+macro_rules! layout_invented {
+    (($layout:expr, $model:ident) $($l:ident $m:ident $x:ident $a:ident $enc:ident $doc:literal,)*) => {
+        match $layout {
+            $( Layout::$l => $m::convert::invented($model), )*
+            Layout::Versionize(dv) => versionize::convert::invented($model, dv),
+        }
+    };
 }
 
 impl State {
     /// The layout of this state.
     pub fn layout(&self) -> Layout {
-        match self {
-            State::V1X86(_) | State::V1Aarch64(_) => Layout::V1_0_0,
-            State::V2X86(_) | State::V2Aarch64(_) => Layout::V2_0_0,
-            State::V3X86(_) | State::V3Aarch64(_) => Layout::V3_0_0,
-            State::V4X86(_) | State::V4Aarch64(_) => Layout::V4_0_0,
-            State::V5X86(_) | State::V5Aarch64(_) => Layout::V5_0_0,
-            State::V6X86(_) | State::V6Aarch64(_) => Layout::V6_0_0,
-            State::V8_13X86(_) | State::V8_13Aarch64(_) => Layout::V8_0_0_V1_13,
-            State::V8_14X86(_) | State::V8_14Aarch64(_) => Layout::V8_0_0_V1_14,
-            State::V9X86(_) | State::V9Aarch64(_) => Layout::V9_0_0,
-            State::V10X86(_) | State::V10Aarch64(_) => Layout::V10_0_0,
-            State::V11X86(_) | State::V11Aarch64(_) => Layout::V11_0_0,
-            State::Versionize(s) => Layout::Versionize(s.data_version),
-        }
+        serde_layouts!(state_layout!(self))
     }
 
     /// The architecture of this state.
     pub fn arch(&self) -> Arch {
-        match self {
-            State::V1X86(_)
-            | State::V2X86(_)
-            | State::V3X86(_)
-            | State::V4X86(_)
-            | State::V5X86(_)
-            | State::V6X86(_)
-            | State::V8_13X86(_)
-            | State::V8_14X86(_)
-            | State::V9X86(_)
-            | State::V10X86(_)
-            | State::V11X86(_)
-            | State::Versionize(_) => Arch::X86_64,
-            State::V1Aarch64(_)
-            | State::V2Aarch64(_)
-            | State::V3Aarch64(_)
-            | State::V4Aarch64(_)
-            | State::V5Aarch64(_)
-            | State::V6Aarch64(_)
-            | State::V8_13Aarch64(_)
-            | State::V8_14Aarch64(_)
-            | State::V9Aarch64(_)
-            | State::V10Aarch64(_)
-            | State::V11Aarch64(_) => Arch::Aarch64,
-        }
+        serde_layouts!(state_arch!(self))
     }
 }
 
@@ -409,31 +467,7 @@ impl FcFile {
     }
 
     fn state_to_model(&self) -> Snapshot {
-        match &self.state {
-            State::V1X86(s) => v1::convert::x86_to_model(s),
-            State::V1Aarch64(s) => v1::convert::aarch64_to_model(s),
-            State::V2X86(s) => v2::convert::x86_to_model(s),
-            State::V2Aarch64(s) => v2::convert::aarch64_to_model(s),
-            State::V3X86(s) => v3::convert::x86_to_model(s),
-            State::V3Aarch64(s) => v3::convert::aarch64_to_model(s),
-            State::V4X86(s) => v4::convert::x86_to_model(s),
-            State::V4Aarch64(s) => v4::convert::aarch64_to_model(s),
-            State::V5X86(s) => v5::convert::x86_to_model(s),
-            State::V5Aarch64(s) => v5::convert::aarch64_to_model(s),
-            State::V6X86(s) => v6::convert::x86_to_model(s),
-            State::V6Aarch64(s) => v6::convert::aarch64_to_model(s),
-            State::V8_13X86(s) => v8_13::convert::x86_to_model(s),
-            State::V8_13Aarch64(s) => v8_13::convert::aarch64_to_model(s),
-            State::V8_14X86(s) => v8_14::convert::x86_to_model(s),
-            State::V8_14Aarch64(s) => v8_14::convert::aarch64_to_model(s),
-            State::V9X86(s) => v9::convert::x86_to_model(s),
-            State::V9Aarch64(s) => v9::convert::aarch64_to_model(s),
-            State::V10X86(s) => v10::convert::x86_to_model(s),
-            State::V10Aarch64(s) => v10::convert::aarch64_to_model(s),
-            State::V11X86(s) => v11::convert::x86_to_model(s),
-            State::V11Aarch64(s) => v11::convert::aarch64_to_model(s),
-            State::Versionize(s) => versionize::convert::to_model(s),
-        }
+        serde_layouts!(state_to_model!(&self.state))
     }
 }
 
@@ -656,74 +690,7 @@ fn decode_arch(
 ) -> Result<(State, String, usize), DecodeFailure> {
     let version_text = header.version_text();
     let at = header.payload_offset;
-    match (info.layout, arch) {
-        (Layout::Versionize(dv), Arch::X86_64) => {
-            versionize_state(body, at, dv).map(|s| (s, version_text, 0))
-        }
-        (Layout::Versionize(dv), Arch::Aarch64) => Err(DecodeFailure {
-            offset: None,
-            path: None,
-            reason: format!("data version {dv}: snaptool reads x86_64 versionize-era files only"),
-        }),
-        (Layout::V1_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V1X86(Box::new(s)), version_text, t)),
-        (Layout::V1_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V1Aarch64(Box::new(s)), version_text, t)),
-        (Layout::V2_0_0, Arch::X86_64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V2X86(Box::new(s)), version_text, t))
-        }
-        (Layout::V2_0_0, Arch::Aarch64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V2Aarch64(Box::new(s)), version_text, t))
-        }
-        (Layout::V3_0_0, Arch::X86_64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V3X86(Box::new(s)), version_text, t))
-        }
-        (Layout::V3_0_0, Arch::Aarch64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V3Aarch64(Box::new(s)), version_text, t))
-        }
-        (Layout::V4_0_0, Arch::X86_64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V4X86(Box::new(s)), version_text, t))
-        }
-        (Layout::V4_0_0, Arch::Aarch64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V4Aarch64(Box::new(s)), version_text, t))
-        }
-        (Layout::V5_0_0, Arch::X86_64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V5X86(Box::new(s)), version_text, t))
-        }
-        (Layout::V5_0_0, Arch::Aarch64) => {
-            bincode_state(body, at).map(|(s, t)| (State::V5Aarch64(Box::new(s)), version_text, t))
-        }
-        (Layout::V6_0_0, Arch::X86_64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V6X86(Box::new(s)), version_text, t)),
-        (Layout::V6_0_0, Arch::Aarch64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V6Aarch64(Box::new(s)), version_text, t)),
-        (Layout::V8_0_0_V1_13, Arch::X86_64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V8_13X86(Box::new(s)), version_text, t)),
-        (Layout::V8_0_0_V1_13, Arch::Aarch64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V8_13Aarch64(Box::new(s)), version_text, t)),
-        (Layout::V8_0_0_V1_14, Arch::X86_64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V8_14X86(Box::new(s)), version_text, t)),
-        (Layout::V8_0_0_V1_14, Arch::Aarch64) => bincode_state(body, header.payload_offset)
-            .map(|(s, t)| (State::V8_14Aarch64(Box::new(s)), version_text, t)),
-        (Layout::V9_0_0, Arch::X86_64) => {
-            bitcode_state(body).map(|(s, v)| (State::V9X86(Box::new(s)), v, 0))
-        }
-        (Layout::V9_0_0, Arch::Aarch64) => {
-            bitcode_state(body).map(|(s, v)| (State::V9Aarch64(Box::new(s)), v, 0))
-        }
-        (Layout::V10_0_0, Arch::X86_64) => {
-            bitcode_state(body).map(|(s, v)| (State::V10X86(Box::new(s)), v, 0))
-        }
-        (Layout::V10_0_0, Arch::Aarch64) => {
-            bitcode_state(body).map(|(s, v)| (State::V10Aarch64(Box::new(s)), v, 0))
-        }
-        (Layout::V11_0_0, Arch::X86_64) => {
-            bitcode_state(body).map(|(s, v)| (State::V11X86(Box::new(s)), v, 0))
-        }
-        (Layout::V11_0_0, Arch::Aarch64) => {
-            bitcode_state(body).map(|(s, v)| (State::V11Aarch64(Box::new(s)), v, 0))
-        }
-    }
+    serde_layouts!(state_decode!((info.layout, arch), body, at, version_text))
 }
 
 /// Decodes a payload as one layout and arch, without any envelope: for bincode-era layouts the
@@ -814,31 +781,7 @@ pub fn write(f: &FcFile) -> Result<Vec<u8>, WriteError> {
         magic: f.header.magic,
         version: f.version_text.clone(),
     };
-    let body = match &f.state {
-        State::V1X86(s) => bincode_body(&hdr, s)?,
-        State::V1Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V2X86(s) => bincode_body(&hdr, s)?,
-        State::V2Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V3X86(s) => bincode_body(&hdr, s)?,
-        State::V3Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V4X86(s) => bincode_body(&hdr, s)?,
-        State::V4Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V5X86(s) => bincode_body(&hdr, s)?,
-        State::V5Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V6X86(s) => bincode_body(&hdr, s)?,
-        State::V6Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V8_13X86(s) => bincode_body(&hdr, s)?,
-        State::V8_13Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V8_14X86(s) => bincode_body(&hdr, s)?,
-        State::V8_14Aarch64(s) => bincode_body(&hdr, s)?,
-        State::V9X86(s) => bitcode_body(&hdr, s),
-        State::V9Aarch64(s) => bitcode_body(&hdr, s),
-        State::V10X86(s) => bitcode_body(&hdr, s),
-        State::V10Aarch64(s) => bitcode_body(&hdr, s),
-        State::V11X86(s) => bitcode_body(&hdr, s),
-        State::V11Aarch64(s) => bitcode_body(&hdr, s),
-        State::Versionize(s) => return Ok(versionize::write(f.header.magic, s)),
-    };
+    let body = serde_layouts!(state_encode!(&f.state, hdr, f));
     Ok(envelope::seal(body))
 }
 
@@ -877,18 +820,7 @@ fn bitcode_body<T: Serialize + Clone>(hdr: &SnapshotHdr, s: &T) -> Vec<u8> {
 /// The fields [`from_model`] fills with Firecracker's defaults for `layout` because the model
 /// does not carry them; a converter reports these.
 pub fn invented_fields(m: &Snapshot, layout: Layout) -> Vec<String> {
-    match layout {
-        Layout::V1_0_0 | Layout::V2_0_0 | Layout::V3_0_0 | Layout::V4_0_0 | Layout::V5_0_0 => {
-            Vec::new()
-        }
-        Layout::V6_0_0 => Vec::new(),
-        Layout::V8_0_0_V1_13 => v8_13::convert::invented(m),
-        Layout::V8_0_0_V1_14 => v8_14::convert::invented(m),
-        Layout::V9_0_0 => v9::convert::invented(m),
-        Layout::V10_0_0 => v10::convert::invented(m),
-        Layout::V11_0_0 => v11::convert::invented(m),
-        Layout::Versionize(dv) => versionize::convert::invented(m, dv),
-    }
+    serde_layouts!(layout_invented!(layout, m))
 }
 
 impl Layout {
@@ -979,65 +911,7 @@ pub fn from_model(m: &Snapshot, layout: Layout) -> Result<FcFile, WriteError> {
     } else {
         m
     };
-    let state = match (layout, m.arch()) {
-        (Layout::V1_0_0, Arch::X86_64) => State::V1X86(Box::new(v1::convert::x86_from_model(m)?)),
-        (Layout::V1_0_0, Arch::Aarch64) => {
-            State::V1Aarch64(Box::new(v1::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V2_0_0, Arch::X86_64) => State::V2X86(Box::new(v2::convert::x86_from_model(m)?)),
-        (Layout::V2_0_0, Arch::Aarch64) => {
-            State::V2Aarch64(Box::new(v2::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V3_0_0, Arch::X86_64) => State::V3X86(Box::new(v3::convert::x86_from_model(m)?)),
-        (Layout::V3_0_0, Arch::Aarch64) => {
-            State::V3Aarch64(Box::new(v3::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V4_0_0, Arch::X86_64) => State::V4X86(Box::new(v4::convert::x86_from_model(m)?)),
-        (Layout::V4_0_0, Arch::Aarch64) => {
-            State::V4Aarch64(Box::new(v4::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V5_0_0, Arch::X86_64) => State::V5X86(Box::new(v5::convert::x86_from_model(m)?)),
-        (Layout::V5_0_0, Arch::Aarch64) => {
-            State::V5Aarch64(Box::new(v5::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V6_0_0, Arch::X86_64) => State::V6X86(Box::new(v6::convert::x86_from_model(m)?)),
-        (Layout::V6_0_0, Arch::Aarch64) => {
-            State::V6Aarch64(Box::new(v6::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V8_0_0_V1_13, Arch::X86_64) => {
-            State::V8_13X86(Box::new(v8_13::convert::x86_from_model(m)?))
-        }
-        (Layout::V8_0_0_V1_13, Arch::Aarch64) => {
-            State::V8_13Aarch64(Box::new(v8_13::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V8_0_0_V1_14, Arch::X86_64) => {
-            State::V8_14X86(Box::new(v8_14::convert::x86_from_model(m)?))
-        }
-        (Layout::V8_0_0_V1_14, Arch::Aarch64) => {
-            State::V8_14Aarch64(Box::new(v8_14::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V9_0_0, Arch::X86_64) => State::V9X86(Box::new(v9::convert::x86_from_model(m)?)),
-        (Layout::V9_0_0, Arch::Aarch64) => {
-            State::V9Aarch64(Box::new(v9::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V10_0_0, Arch::X86_64) => {
-            State::V10X86(Box::new(v10::convert::x86_from_model(m)?))
-        }
-        (Layout::V10_0_0, Arch::Aarch64) => {
-            State::V10Aarch64(Box::new(v10::convert::aarch64_from_model(m)?))
-        }
-        (Layout::V11_0_0, Arch::X86_64) => {
-            State::V11X86(Box::new(v11::convert::x86_from_model(m)?))
-        }
-        (Layout::V11_0_0, Arch::Aarch64) => {
-            State::V11Aarch64(Box::new(v11::convert::aarch64_from_model(m)?))
-        }
-        (Layout::Versionize(_), _) => {
-            return Err(WriteError::Model(
-                "versionize layouts are built above".into(),
-            ));
-        }
-    };
+    let state = serde_layouts!(state_from_model!((layout, m.arch()), m));
     let magic = match m.arch() {
         Arch::X86_64 => envelope::MAGIC_X86_64,
         Arch::Aarch64 => envelope::MAGIC_AARCH64,

@@ -600,6 +600,46 @@ pub(crate) fn vmclock(d: &Device) -> Option<&VmClock> {
     }
 }
 
+/// Where Firecracker places VMGenID (v1.10 on): interrupt line 5, the 16-byte id at 0xdfff0.
+pub(crate) const VMGENID_DEFAULT: VmGenId = VmGenId {
+    gsi: 5,
+    addr: 0xdfff0,
+};
+
+/// The vmclock page Firecracker writes before the guest runs (v1.14 on): at 0xde000, the
+/// `VMCLOCK_MAGIC`, one page, ABI version 1, no counter (`counter_id` 0xff), no time yet.
+/// From v1.15 the device has interrupt line 6 and a generation counter of 0; v1.16's page sets
+/// the `VM_GENERATION_COUNTER_PRESENT` and `NOTIFICATION_PRESENT` flags (0x300).
+pub(crate) fn initial_vmclock(gsi: Option<u32>, counter: Option<u64>, flags: u64) -> VmClock {
+    VmClock {
+        guest_address: 0xde000,
+        gsi,
+        magic: 0x4b4c_4356,
+        size: 4096,
+        version: 1,
+        counter_id: 0xff,
+        time_type: 0,
+        seq_count: 0,
+        disruption_marker: 0,
+        flags,
+        pad: [0; 2],
+        clock_status: 0,
+        leap_second_smearing_hint: 0,
+        tai_offset_sec: 0,
+        leap_indicator: 0,
+        counter_period_shift: 0,
+        counter_value: 0,
+        counter_period_frac_sec: 0,
+        counter_period_esterror_rate_frac_sec: 0,
+        counter_period_maxerror_rate_frac_sec: 0,
+        time_sec: 0,
+        time_frac_sec: 0,
+        time_esterror_nanosec: 0,
+        time_maxerror_nanosec: 0,
+        vm_generation_counter: counter,
+    }
+}
+
 /// The model's vmclock state, if any.
 pub(crate) fn model_vmclock(m: &Snapshot) -> Option<&VmClock> {
     m.devices

@@ -10,7 +10,6 @@ use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
 use crate::model::*;
-use serde_json::Value;
 
 const LAYOUT: &str = "firecracker-10.0.0";
 
@@ -323,7 +322,7 @@ pub fn invented(m: &Snapshot) -> Vec<String> {
 }
 
 fn acpi_from_model(m: &Snapshot) -> Result<AcpiDeviceManagerState, WriteError> {
-    cb::acpi_from_model(m, LAYOUT)
+    Ok(cb::acpi_from_model(m))
 }
 
 fn serial_from_model(m: &Snapshot) -> Option<SerialState> {
@@ -353,7 +352,7 @@ fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
 
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
-    cc::value_as(&Value::String(name), "vm.cpu_template", LAYOUT)
+    cc::named(&name, "vm.cpu_template", LAYOUT)
 }
 
 /// Model → 10.0.0 x86_64.

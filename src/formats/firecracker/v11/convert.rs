@@ -207,7 +207,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         device_states: x86::DevicesState {
             virtio_state: virtio_from_model(m)?,
             mmio_platform_state: x86::MmioPlatformDevicesState {},
-            acpi_state: cb::acpi_from_model(m, LAYOUT)?,
+            acpi_state: cb::acpi_from_model(m),
             serial_state: cb::serial_from_model(m),
         },
     })
@@ -241,7 +241,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
                 serial: cb::platform_device_from_model(m, &DeviceKind::Serial),
                 rtc: cb::platform_device_from_model(m, &DeviceKind::Rtc),
             },
-            acpi_state: cb::acpi_from_model(m, LAYOUT)?,
+            acpi_state: cb::acpi_from_model(m),
             serial_state: cb::serial_from_model(m),
         },
     })

@@ -10,7 +10,6 @@ use crate::formats::firecracker::wire::Blob;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::kvm_abi as k;
 use crate::model::*;
-use serde_json::Value;
 
 const LAYOUT: &str = "firecracker-6.0.0";
 
@@ -221,7 +220,7 @@ fn common_from_model(
 
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
-    cc::value_as(&Value::String(name), "vm.cpu_template", LAYOUT)
+    cc::named(&name, "vm.cpu_template", LAYOUT)
 }
 
 /// Model → 6.0.0 x86_64.
@@ -316,4 +315,10 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         device_states: dm::v1_12::arm_out(&m.devices)?,
         acpi_dev_state: acpi_from_model(m),
     })
+}
+
+/// The fields the writer fills from Firecracker's defaults because the model does not carry
+/// them: none for this layout.
+pub fn invented(_m: &Snapshot) -> Vec<String> {
+    Vec::new()
 }

@@ -325,7 +325,7 @@ fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
 
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
-    cc::value_as(&Value::String(name), "vm.cpu_template", LAYOUT)
+    cc::named(&name, "vm.cpu_template", LAYOUT)
 }
 
 /// Model → 8.0.0 (v1.13 layout) x86_64.

@@ -310,7 +310,10 @@ fn vmgenid_from_model(m: &Snapshot) -> Result<VmGenIdState, WriteError> {
             gsi: g.gsi,
             addr: g.addr,
         }),
-        None => cc::value_as(&defaults()["vmgenid"], "vmgenid", LAYOUT),
+        None => Ok(VmGenIdState {
+            gsi: dm::VMGENID_DEFAULT.gsi,
+            addr: dm::VMGENID_DEFAULT.addr,
+        }),
     }
 }
 
@@ -321,7 +324,7 @@ fn vmclock_from_model(m: &Snapshot) -> Result<VmClockState, WriteError> {
     if let Some(c) = dm::model_vmclock(m) {
         return Ok(dm::v1_13::vmclock_out(c));
     }
-    let mut c: VmClockState = cc::value_as(&defaults()["vmclock"], "vmclock", LAYOUT)?;
+    let mut c = dm::v1_13::vmclock_out(&dm::initial_vmclock(None, None, 0));
     let addr = m
         .devices
         .iter()
@@ -360,7 +363,7 @@ fn pci_from_model(m: &Snapshot) -> Result<PciDevicesState, WriteError> {
 
 fn cpu_template<T: serde::de::DeserializeOwned>(m: &Snapshot) -> Result<T, WriteError> {
     let name = m.vm.cpu_template.clone().unwrap_or_else(|| "None".into());
-    cc::value_as(&Value::String(name), "vm.cpu_template", LAYOUT)
+    cc::named(&name, "vm.cpu_template", LAYOUT)
 }
 
 /// Model → 8.0.0 (v1.14 layout) x86_64.

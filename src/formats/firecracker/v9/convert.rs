@@ -151,7 +151,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         vcpu_states,
         device_states: x86::DevicesState {
             mmio_state: mmio,
-            acpi_state: cb::acpi_from_model(m, LAYOUT)?,
+            acpi_state: cb::acpi_from_model(m),
             pci_state: pci_from_model(m)?,
         },
     })
@@ -182,7 +182,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         vcpu_states,
         device_states: arm::DevicesState {
             mmio_state: mmio,
-            acpi_state: cb::acpi_from_model(m, LAYOUT)?,
+            acpi_state: cb::acpi_from_model(m),
             pci_state: pci_from_model(m)?,
         },
     })
