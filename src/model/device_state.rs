@@ -30,7 +30,8 @@ pub struct DeviceState {
     /// [`Device::id`]: super::Device::id
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inner_id: Option<String>,
-    /// By kind.
+    /// By kind (flattened: `{"mmio": ..., "net": {...}}`).
+    #[serde(flatten)]
     pub kind: KindState,
 }
 
@@ -186,10 +187,10 @@ pub struct RxBuffers {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VsockRuntime {
     /// The last local port handed to a host-initiated connection, when recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub local_port_last: Option<u32>,
     /// A transport-reset event the guest has not acknowledged yet, when recorded.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub pending_event_ack: Option<bool>,
 }
 
