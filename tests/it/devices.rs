@@ -1,10 +1,10 @@
 //! Real snapshots with devices (`fixtures/firecracker-{1.14.4,1.16.1}/counter-devices-1vcpu`):
-//! typed configuration, conversion along the layout ladder, `edit`.
+//! typed configuration and runtime state, conversion through the typed device model, `edit`.
 
 use crate::root;
 use snaptool::convert::{self, ConvertError, Target};
 use snaptool::formats::firecracker::{self as fc, LAYOUTS, Layout};
-use snaptool::model::{DeviceConfig, DeviceKind, Snapshot};
+use snaptool::model::{DeviceConfig, DeviceKind, KindState, Snapshot};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -25,6 +25,54 @@ fn config<'a>(m: &'a Snapshot, kind: DeviceKind, id: &str) -> &'a DeviceConfig {
         .find(|d| d.kind == kind && d.id == id)
         .and_then(|d| d.config.as_ref())
         .unwrap_or_else(|| panic!("no configured {} `{id}`", kind.name()))
+}
+
+/// Every device of a real snapshot with devices is typed: configuration, virtio state and
+/// runtime state, no producer JSON. A device of each kind carries its kind's state, and a field
+/// the fixtures set (the net RX limiter's bucket) is in it.
+#[test]
+fn every_device_is_typed() {
+    for dir in fixtures() {
+        let m = model(&dir.join("vmstate"));
+        for d in &m.devices {
+            assert!(
+                d.raw.is_none(),
+                "{}: {} keeps raw JSON",
+                dir.display(),
+                d.id
+            );
+            if d.virtio.is_some() {
+                let s = d.state.as_ref().expect("virtio device without state");
+                assert!(s.mmio.is_some(), "{}: no MMIO registers", d.id);
+                let ok = matches!(
+                    (&d.kind, &s.kind),
+                    (DeviceKind::Block, KindState::Block(_))
+                        | (DeviceKind::Net, KindState::Net(_))
+                        | (DeviceKind::Vsock, KindState::Vsock(_))
+                        | (DeviceKind::Balloon, KindState::Balloon(_))
+                        | (DeviceKind::Rng, KindState::Entropy(_))
+                        | (DeviceKind::Pmem, KindState::Pmem(_))
+                        | (DeviceKind::Mem, KindState::Mem(_))
+                );
+                assert!(ok, "{}: kind {:?} with state {:?}", d.id, d.kind, s.kind);
+            }
+        }
+        let net = m.devices.iter().find(|d| d.id == "eth0").unwrap();
+        let Some(KindState::Net(n)) = net.state.as_ref().map(|s| &s.kind) else {
+            panic!("eth0 has no net state");
+        };
+        assert!(n.rx_limiter.bandwidth.is_some(), "{}", dir.display());
+        assert!(n.mmds_stack.is_some(), "MMDS answers on eth0");
+        assert!(
+            m.devices.iter().any(|d| d.kind == DeviceKind::VmClock
+                && matches!(
+                    d.state.as_ref().map(|s| &s.kind),
+                    Some(KindState::VmClock(_))
+                )),
+            "{}: no typed vmclock",
+            dir.display()
+        );
+    }
 }
 
 /// What the fixtures' READMEs say was configured through Firecracker's API.
@@ -294,7 +342,7 @@ fn edit_changes_exactly_the_named_fields() {
 /// layout ladder and comes back byte for byte. (No real v1.12 snapshot with devices is in
 /// fixtures/; this checks the ladder's 6.0.0 ↔ 8.0.0 step against 6.0.0's own types.)
 #[test]
-fn a_v1_12_state_with_devices_climbs_the_ladder_and_back() {
+fn a_v1_12_state_with_devices_goes_up_and_back() {
     let mut m = model(&fixtures()[0].join("vmstate"));
     m.devices
         .retain(|d| !matches!(d.kind, DeviceKind::Pmem | DeviceKind::Mem));

@@ -355,13 +355,6 @@ pub(crate) fn devices_to_model<T: Serialize>(states: &T, layout: &str) -> Vec<De
     cc::devices_to_model(&v, "mmio", layout)
 }
 
-/// How a layout writes an MMIO device's interrupt line.
-#[derive(Clone, Copy)]
-pub(crate) enum IrqField {
-    /// `irqs: Vec<u32>` (formats 1.0.0–4.0.0).
-    List,
-}
-
 /// The x86_64 `DeviceStates` with every list empty.
 pub(crate) fn empty_x86() -> Value {
     json!({"block_devices": [], "net_devices": [], "vsock_device": null,
@@ -384,14 +377,13 @@ pub(crate) fn devices_from_model<T: DeserializeOwned>(
     m: &Snapshot,
     empty: Value,
     layout: &str,
-    irq: IrqField,
 ) -> Result<T, WriteError> {
     let legacy = empty.get("legacy_devices").is_some();
     let devices: Vec<Device> = m
         .devices
         .iter()
         .map(|d| match legacy {
-            true => legacy_from_typed(d, layout, irq),
+            true => legacy_from_typed(d, layout),
             false => d.clone(),
         })
         .collect();
@@ -401,7 +393,7 @@ pub(crate) fn devices_from_model<T: DeserializeOwned>(
 
 /// A serial, RTC or boot-timer device whose raw state belongs to another layout, with a raw
 /// `ConnectedLegacyState` of `layout` built from its kind and MMIO transport.
-fn legacy_from_typed(d: &Device, layout: &str, irq: IrqField) -> Device {
+fn legacy_from_typed(d: &Device, layout: &str) -> Device {
     let mut d = d.clone();
     let foreign = d.raw.as_ref().is_none_or(|r| r.layout != layout);
     let type_ = match d.kind {
@@ -421,11 +413,8 @@ fn legacy_from_typed(d: &Device, layout: &str, irq: IrqField) -> Device {
     if !foreign {
         return d;
     }
-    let info = match irq {
-        IrqField::List => {
-            json!({"addr": addr, "len": len, "irqs": line.into_iter().collect::<Vec<u32>>()})
-        }
-    };
+    // Formats 1.0.0–4.0.0 list the interrupt lines (`irqs`).
+    let info = json!({"addr": addr, "len": len, "irqs": line.into_iter().collect::<Vec<u32>>()});
     d.raw = Some(Extension {
         layout: layout.to_string(),
         value: json!({"list": "mmio.legacy_devices",

@@ -5,7 +5,7 @@ use super::aarch64 as arm;
 use super::devices::{AcpiDeviceManagerState, GuestMemoryRegionState, GuestMemoryState};
 use super::x86_64 as x86;
 use crate::formats::firecracker::convert_common as cc;
-use crate::formats::firecracker::convert_v2_v5::{self as c5, IrqField, info, vm_info_from_model};
+use crate::formats::firecracker::convert_v2_v5::{self as c5, info, vm_info_from_model};
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::model::*;
 use serde::{Serialize, de::DeserializeOwned};
@@ -131,7 +131,7 @@ pub(crate) fn x86_parts_from_model<D: DeserializeOwned>(
         vcpu_states: c5::x86_vcpus_from_model(m, id)?,
         acpi_dev_state: c5::acpi_from_model(m),
     };
-    let devices = c5::devices_from_model(m, c5::empty_x86(), id, IrqField::List)?;
+    let devices = c5::devices_from_model(m, c5::empty_x86(), id)?;
     Ok((parts, devices))
 }
 
@@ -152,7 +152,7 @@ pub(crate) fn arm_parts_from_model<D: DeserializeOwned>(
         },
         vcpu_states: c5::arm_vcpus_from_model(m, id)?,
     };
-    let devices = c5::devices_from_model(m, c5::empty_aarch64(), id, IrqField::List)?;
+    let devices = c5::devices_from_model(m, c5::empty_aarch64(), id)?;
     Ok((parts, devices))
 }
 
