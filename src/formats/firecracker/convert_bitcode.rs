@@ -3,6 +3,7 @@
 //! the conversions of those parts are shared here. Also: how device states and allocator state
 //! move between these three layouts when a model made from one is written as another.
 
+use super::allocator::Allocator;
 use super::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
 use super::device_model as dm;
 use super::v10::aarch64 as arm;
@@ -19,12 +20,6 @@ use crate::model::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-
-/// What Firecracker v1.16.1 records for a VM without devices (see `v10/defaults.json`); used for
-/// state a model from another producer lacks.
-pub(crate) fn defaults() -> Value {
-    serde_json::from_str(include_str!("v10/defaults.json")).unwrap_or(Value::Null)
-}
 
 // ---------------------------------------------------------------------------
 // Layout → model
@@ -54,12 +49,12 @@ pub(crate) fn vm_info(
 }
 
 /// A model with provenance, machine, memory and the allocator / capability extensions filled.
-pub(crate) fn base<A: Serialize>(
+pub(crate) fn base(
     info: &LayoutInfo,
     arch: Arch,
     vm: VmInfo,
     (mem, caps): (&GuestMemoryState, &KvmState),
-    alloc: &A,
+    alloc: &Allocator,
 ) -> Snapshot {
     let mut s = Snapshot {
         provenance: cc::provenance(info, arch),
@@ -238,8 +233,8 @@ pub(crate) struct Common {
     pub caps: KvmState,
     /// Guest memory.
     pub memory: GuestMemoryState,
-    /// Resource allocator state as JSON with every field any of these layouts has.
-    pub alloc: Value,
+    /// Resource allocator, moved to the target layout.
+    pub alloc: Allocator,
 }
 
 /// Boot source, capabilities, memory and allocators from the model.
@@ -262,7 +257,7 @@ pub(crate) fn common_from_model(m: &Snapshot, layout: &str) -> Result<Common, Wr
         },
         caps,
         memory: memory_from_model(m),
-        alloc: alloc_value(m, layout),
+        alloc: alloc_value(m, layout)?,
     })
 }
 
@@ -292,8 +287,15 @@ fn memory_from_model(m: &Snapshot) -> GuestMemoryState {
 
 /// The resource allocator state for a bitcode-era layout (see `convert_common::alloc_for`),
 /// over Firecracker v1.16.1's allocators for a VM without devices (`v10/defaults.json`).
-pub(crate) fn alloc_value(m: &Snapshot, layout: &str) -> Value {
-    cc::alloc_for(m, layout, &defaults()["resource_allocator"])
+///
+/// # Errors
+/// The model's allocator extension is not an allocator.
+pub(crate) fn alloc_value(m: &Snapshot, layout: &str) -> Result<Allocator, WriteError> {
+    cc::alloc_for(
+        m,
+        layout,
+        &Allocator::defaults(include_str!("v10/defaults.json")),
+    )
 }
 
 /// ACPI devices from the model; absent ones get Firecracker v1.16.1's (VMGenID at gsi 5,

@@ -2,7 +2,9 @@
 //! change between layouts), device lists ↔ model devices, and format-private extensions.
 
 use super::WriteError;
+use super::allocator::Allocator;
 use super::ladder;
+use super::shared::v1_16::devices::IdAllocator;
 use super::wire::{Blob, FamBlob, Xsave};
 use crate::kvm_abi as k;
 use crate::model::*;
@@ -641,50 +643,75 @@ pub(crate) fn legacy_next_id(m: &Snapshot) -> Option<u32> {
 
 /// The vmclock interrupt line the allocator gains (up past v1.14: the vmclock had none) or
 /// loses (down to v1.14) when the model's allocator moves to `layout`.
-fn vmclock_gsi(m: &Snapshot, layout: &str) -> Option<u64> {
+fn vmclock_gsi(m: &Snapshot, layout: &str) -> Option<u32> {
     let c = super::device_model::model_vmclock(m)?;
     let to_has_gsi = ladder::rank(layout)? > 2;
     match (c.gsi, to_has_gsi) {
-        (None, true) => legacy_next_id(m).map(u64::from),
-        (Some(g), false) => Some(u64::from(g)),
+        (None, true) => legacy_next_id(m),
+        (Some(g), false) => Some(g),
         _ => None,
     }
 }
 
-/// The model's resource allocator as `layout`'s (JSON): its own; another layout's moved along
+/// The model's resource allocator as `layout`'s: its own; another layout's moved along
 /// the [`ladder`] (it records this VM's allocations, which the guest's memory reflects); else
 /// `defaults` (the release's allocation for a VM without devices). Fields the source lacks keep
 /// the defaults' values, except the GSI allocators (11.0.0 no longer saves them; 6.0.0 has no
 /// allocator): their `next_id` is what allocating the model's interrupt lines in order leaves
 /// behind, as the release would have recorded it (legacy GSIs: the devices' MMIO and ACPI
 /// interrupt lines; MSI GSIs: the PCI devices' MSI-X vectors; no freed ids).
-pub(crate) fn alloc_for(m: &Snapshot, layout: &str, defaults: &Value) -> Value {
+///
+/// # Errors
+/// The model's allocator extension is not an allocator.
+pub(crate) fn alloc_for(
+    m: &Snapshot,
+    layout: &str,
+    defaults: &Allocator,
+) -> Result<Allocator, WriteError> {
     let mut out = defaults.clone();
     let ext = m.extensions.get(KEY_ALLOC);
     let v = match ext {
-        Some(e) if e.layout == layout => Some(e.value.clone()),
-        Some(e) => ladder::allocator(
-            &e.layout,
-            layout,
-            e.value.clone(),
-            vmclock_gsi(m, layout),
-            &defaults["past_mmio64_memory"],
-        ),
+        Some(e) => {
+            let a: Allocator = value_as(&e.value, KEY_ALLOC, layout)?;
+            if e.layout == layout {
+                Some(a)
+            } else {
+                ladder::allocator(
+                    &e.layout,
+                    layout,
+                    a,
+                    vmclock_gsi(m, layout),
+                    &defaults.past_mmio64_memory,
+                )
+            }
+        }
         None => None,
     };
-    let has = |k: &str| v.as_ref().is_some_and(|v| v.get(k).is_some());
     // Derive only for a Firecracker model with devices whose allocator lacks them.
     let derive = ext.is_some()
         || m.devices
             .iter()
             .any(|d| d.virtio.is_some() && matches!(d.transport, Some(Transport::Mmio { .. })));
-    let (legacy, msi) = (!has("gsi_legacy_allocator"), !has("gsi_msi_allocator"));
-    if let (Some(Value::Object(src)), Some(o)) = (v, out.as_object_mut()) {
-        for (k, x) in src {
-            o.insert(k, x);
+    let has_legacy = v.as_ref().is_some_and(|v| v.gsi_legacy_allocator.is_some());
+    let has_msi = v.as_ref().is_some_and(|v| v.gsi_msi_allocator.is_some());
+    if let Some(v) = v {
+        out.mmio32_memory = v.mmio32_memory;
+        out.mmio64_memory = v.mmio64_memory;
+        out.system_memory = v.system_memory;
+        if v.past_mmio64_memory.is_some() {
+            out.past_mmio64_memory = v.past_mmio64_memory;
+        }
+        if v.gsi_legacy_allocator.is_some() {
+            out.gsi_legacy_allocator = v.gsi_legacy_allocator;
+        }
+        if v.gsi_msi_allocator.is_some() {
+            out.gsi_msi_allocator = v.gsi_msi_allocator;
         }
     }
-    if derive && legacy && out.get("gsi_legacy_allocator").is_some() {
+    if derive
+        && !has_legacy
+        && let Some(a) = &mut out.gsi_legacy_allocator
+    {
         let vmclock_held = ladder::rank(layout).is_none_or(|r| r > 2);
         let used = m.devices.iter().filter_map(|d| match d.transport {
             Some(Transport::Mmio { irq, .. }) => irq,
@@ -695,9 +722,12 @@ pub(crate) fn alloc_for(m: &Snapshot, layout: &str, defaults: &Value) -> Value {
             }
             _ => None,
         });
-        derive_next_id(&mut out["gsi_legacy_allocator"], used);
+        derive_next_id(a, used);
     }
-    if derive && msi && out.get("gsi_msi_allocator").is_some() {
+    if derive
+        && !has_msi
+        && let Some(a) = &mut out.gsi_msi_allocator
+    {
         let mut vectors = super::device_model::msi_vectors(m);
         for d in &m.devices {
             if let Some(raw) = &d.raw
@@ -708,24 +738,20 @@ pub(crate) fn alloc_for(m: &Snapshot, layout: &str, defaults: &Value) -> Value {
                 collect_vectors(&raw.value["state"], &mut vectors);
             }
         }
-        derive_next_id(&mut out["gsi_msi_allocator"], vectors.into_iter());
+        derive_next_id(a, vectors.into_iter());
     }
-    out
+    Ok(out)
 }
 
-fn derive_next_id(alloc: &mut Value, used: impl Iterator<Item = u32>) {
-    let base = alloc["range_base"].as_u64().unwrap_or(0);
-    let end = alloc["range_end"].as_u64().unwrap_or(u64::from(u32::MAX));
+/// The id after the highest of `used` within the allocator's range (its base when none is), as
+/// an allocator that handed them out in order records it; none past the range's end.
+fn derive_next_id(alloc: &mut IdAllocator, used: impl Iterator<Item = u32>) {
+    let (base, end) = (alloc.range_base, alloc.range_end);
     let next = used
-        .map(u64::from)
         .filter(|g| (base..=end).contains(g))
         .max()
-        .map_or(base, |g| g + 1);
-    alloc["next_id"] = if next <= end {
-        serde_json::json!(next)
-    } else {
-        Value::Null
-    };
+        .map_or(Some(base), |g| g.checked_add(1));
+    alloc.next_id = next.filter(|&n| n <= end);
 }
 
 fn collect_vectors(v: &Value, out: &mut Vec<u32>) {

@@ -12,6 +12,7 @@
 //! file = envelope header | MicrovmState (layout-specific encoding) | crc64 (u64 LE)
 //! ```
 
+mod allocator;
 pub mod checks;
 mod convert_bitcode;
 mod convert_common;

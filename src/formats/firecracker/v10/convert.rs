@@ -3,6 +3,7 @@
 use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
+use crate::formats::firecracker::allocator::Allocator;
 use crate::formats::firecracker::convert_bitcode as cb;
 use crate::formats::firecracker::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
 use crate::formats::firecracker::device_model as dm;
@@ -65,8 +66,10 @@ fn base(
     if cc::caps_to_model(&caps.kvm_cap_modifiers).is_none() {
         s.extensions.insert(KEY_CAPS.into(), cc::ext(LAYOUT, caps));
     }
-    s.extensions
-        .insert(KEY_ALLOC.into(), cc::ext(LAYOUT, alloc));
+    s.extensions.insert(
+        KEY_ALLOC.into(),
+        cc::ext(LAYOUT, &Allocator::from_v1_16(alloc)),
+    );
     s
 }
 
@@ -311,7 +314,7 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
         huge_pages,
         caps,
         // Any bitcode-era layout's allocator extension (11.0.0's lacks the GSI allocators).
-        alloc: cc::value_as(&cb::alloc_value(m, LAYOUT), KEY_ALLOC, LAYOUT)?,
+        alloc: cb::alloc_value(m, LAYOUT)?.to_v1_16(LAYOUT)?,
     })
 }
 

@@ -13,6 +13,7 @@
 use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64 as x86;
+use crate::formats::firecracker::allocator::Allocator;
 use crate::formats::firecracker::convert_bitcode as cb;
 use crate::formats::firecracker::convert_common as cc;
 use crate::formats::firecracker::device_model as dm;
@@ -78,7 +79,7 @@ pub fn x86_to_model(s: &x86::MicrovmState) -> Snapshot {
         Arch::X86_64,
         vm,
         (&v.memory, &s.kvm_state),
-        &v.resource_allocator,
+        &Allocator::from_v11(&v.resource_allocator),
     );
     cb::x86_platform_to_model(
         &mut m,
@@ -123,7 +124,7 @@ pub fn aarch64_to_model(s: &arm::MicrovmState) -> Snapshot {
         Arch::Aarch64,
         vm,
         (&v.memory, &s.kvm_state),
-        &v.resource_allocator,
+        &Allocator::from_v11(&v.resource_allocator),
     );
     cb::arm_to_model(&mut m, &v.gic, &s.vcpu_states, LAYOUT);
     let d = &s.device_states;
@@ -196,7 +197,7 @@ pub fn x86_from_model(m: &Snapshot) -> Result<x86::MicrovmState, WriteError> {
         kvm_state: c.caps,
         vm_state: x86::VmState {
             memory: c.memory,
-            resource_allocator: cc::value_as(&c.alloc, cc::KEY_ALLOC, LAYOUT)?,
+            resource_allocator: c.alloc.to_v11(LAYOUT)?,
             pitstate,
             clock,
             pic_master,
@@ -232,7 +233,7 @@ pub fn aarch64_from_model(m: &Snapshot) -> Result<arm::MicrovmState, WriteError>
         vm_state: arm::VmState {
             memory: c.memory,
             gic,
-            resource_allocator: cc::value_as(&c.alloc, cc::KEY_ALLOC, LAYOUT)?,
+            resource_allocator: c.alloc.to_v11(LAYOUT)?,
         },
         vcpu_states,
         device_states: arm::DevicesState {

@@ -3,6 +3,7 @@
 use super::aarch64 as arm;
 use super::devices::*;
 use super::x86_64::{self as x86, VcpuState};
+use crate::formats::firecracker::allocator::Allocator;
 use crate::formats::firecracker::convert_common::{self as cc, KEY_ALLOC, KEY_CAPS, KEY_PCI};
 use crate::formats::firecracker::device_model as dm;
 use crate::formats::firecracker::wire::Blob;
@@ -64,8 +65,10 @@ fn base(
     if cc::caps_to_model(&caps.kvm_cap_modifiers).is_none() {
         s.extensions.insert(KEY_CAPS.into(), cc::ext(LAYOUT, caps));
     }
-    s.extensions
-        .insert(KEY_ALLOC.into(), cc::ext(LAYOUT, alloc));
+    s.extensions.insert(
+        KEY_ALLOC.into(),
+        cc::ext(LAYOUT, &Allocator::from_v8_14(alloc)),
+    );
     s
 }
 
@@ -260,8 +263,12 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
             kvm_cap_modifiers: cc::caps_from_model(&m.vm.kvm_cap_modifiers),
         },
     };
-    let alloc = cc::alloc_for(m, LAYOUT, &defaults()["resource_allocator"]);
-    let alloc = cc::value_as(&alloc, KEY_ALLOC, LAYOUT)?;
+    let alloc = cc::alloc_for(
+        m,
+        LAYOUT,
+        &Allocator::defaults(include_str!("defaults.json")),
+    )?
+    .to_v8_14(LAYOUT)?;
     Ok(Common {
         boot: BootSourceConfig {
             kernel_image_path: b.kernel_image_path,
@@ -272,12 +279,6 @@ fn common_from_model(m: &Snapshot) -> Result<Common, WriteError> {
         caps,
         alloc,
     })
-}
-
-/// What Firecracker v1.14 records for a VM without devices, for state another producer lacks
-/// (see the `_comment` in the file for how it was derived).
-fn defaults() -> Value {
-    serde_json::from_str(include_str!("defaults.json")).unwrap_or(Value::Null)
 }
 
 /// The fields [`x86_from_model`] / [`aarch64_from_model`] fill from Firecracker's defaults

@@ -1,0 +1,239 @@
+//! Firecracker's resource allocator (v1.13 on), typed, in one shape for every layout that saves
+//! it: the GSI allocators (up to 10.0.0), the 32- and 64-bit MMIO address spaces, the address
+//! space past 64-bit MMIO (v1.14 on) and system memory, each with its vm-allocator interval tree.
+//!
+//! The model carries it as the extension `firecracker/resource_allocator` (the producer's field
+//! names, so every layout's allocator reads as an [`Allocator`]); writers move it to the target
+//! release with [`super::ladder::allocator`] and build the layout's own types from it here.
+
+use super::WriteError;
+use super::shared::v1_16::devices as d16;
+use super::v8_13::devices as d13;
+use super::v8_14::devices as d14;
+use super::v11::devices as d11;
+use serde::{Deserialize, Serialize};
+
+/// The resource allocator of any layout from 8.0.0 (v1.13) on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Allocator {
+    /// Legacy interrupt lines (up to 10.0.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi_legacy_allocator: Option<d16::IdAllocator>,
+    /// MSI interrupt lines (up to 10.0.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gsi_msi_allocator: Option<d16::IdAllocator>,
+    /// 32-bit MMIO.
+    pub mmio32_memory: d16::AddressAllocator,
+    /// 64-bit MMIO.
+    pub mmio64_memory: d16::AddressAllocator,
+    /// Past 64-bit MMIO (v1.14 on): pmem and virtio-mem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub past_mmio64_memory: Option<d16::AddressAllocator>,
+    /// System memory (ACPI tables, VMGenID, vmclock).
+    pub system_memory: d16::AddressAllocator,
+}
+
+fn node13_in(n: &d13::InnerNode) -> d16::InnerNode {
+    d16::InnerNode {
+        key: n.key.clone(),
+        node_state: n.node_state.clone(),
+        left: n.left.as_deref().map(|l| Box::new(node13_in(l))),
+        right: n.right.as_deref().map(|r| Box::new(node13_in(r))),
+        height: n.height,
+    }
+}
+
+fn node13_out(n: &d16::InnerNode) -> d13::InnerNode {
+    d13::InnerNode {
+        key: n.key.clone(),
+        node_state: n.node_state.clone(),
+        left: n.left.as_deref().map(|l| Box::new(node13_out(l))),
+        right: n.right.as_deref().map(|r| Box::new(node13_out(r))),
+        height: n.height,
+    }
+}
+
+fn space13_in(a: &d13::AddressAllocator) -> d16::AddressAllocator {
+    d16::AddressAllocator {
+        address_space: a.address_space.clone(),
+        interval_tree: d16::IntervalTree {
+            root: a
+                .interval_tree
+                .root
+                .as_deref()
+                .map(|n| Box::new(node13_in(n))),
+        },
+    }
+}
+
+fn space13_out(a: &d16::AddressAllocator) -> d13::AddressAllocator {
+    d13::AddressAllocator {
+        address_space: a.address_space.clone(),
+        interval_tree: d13::IntervalTree {
+            root: a
+                .interval_tree
+                .root
+                .as_deref()
+                .map(|n| Box::new(node13_out(n))),
+        },
+    }
+}
+
+fn need<T: Clone>(v: &Option<T>, field: &str, layout: &str) -> Result<T, WriteError> {
+    v.clone().ok_or_else(|| {
+        WriteError::Model(format!(
+            "{layout} needs vm_state.resource_allocator.{field}, which the model does not have"
+        ))
+    })
+}
+
+impl Allocator {
+    /// The 8.0.0 (v1.13) allocator.
+    pub(crate) fn from_v8_13(a: &d13::ResourceAllocator) -> Self {
+        Allocator {
+            gsi_legacy_allocator: Some(a.gsi_legacy_allocator.clone()),
+            gsi_msi_allocator: Some(a.gsi_msi_allocator.clone()),
+            mmio32_memory: space13_in(&a.mmio32_memory),
+            mmio64_memory: space13_in(&a.mmio64_memory),
+            past_mmio64_memory: None,
+            system_memory: space13_in(&a.system_memory),
+        }
+    }
+
+    /// The 8.0.0 (v1.14) allocator.
+    pub(crate) fn from_v8_14(a: &d14::ResourceAllocator) -> Self {
+        Allocator {
+            gsi_legacy_allocator: Some(a.gsi_legacy_allocator.clone()),
+            gsi_msi_allocator: Some(a.gsi_msi_allocator.clone()),
+            mmio32_memory: space13_in(&a.mmio32_memory),
+            mmio64_memory: space13_in(&a.mmio64_memory),
+            past_mmio64_memory: Some(space13_in(&a.past_mmio64_memory)),
+            system_memory: space13_in(&a.system_memory),
+        }
+    }
+
+    /// The 9.0.0 / 10.0.0 allocator.
+    pub(crate) fn from_v1_16(a: &d16::ResourceAllocator) -> Self {
+        Allocator {
+            gsi_legacy_allocator: Some(a.gsi_legacy_allocator.clone()),
+            gsi_msi_allocator: Some(a.gsi_msi_allocator.clone()),
+            mmio32_memory: a.mmio32_memory.clone(),
+            mmio64_memory: a.mmio64_memory.clone(),
+            past_mmio64_memory: Some(a.past_mmio64_memory.clone()),
+            system_memory: a.system_memory.clone(),
+        }
+    }
+
+    /// The 11.0.0 allocator (no GSI allocators).
+    pub(crate) fn from_v11(a: &d11::ResourceAllocatorState) -> Self {
+        Allocator {
+            gsi_legacy_allocator: None,
+            gsi_msi_allocator: None,
+            mmio32_memory: a.mmio32_memory.clone(),
+            mmio64_memory: a.mmio64_memory.clone(),
+            past_mmio64_memory: Some(a.past_mmio64_memory.clone()),
+            system_memory: a.system_memory.clone(),
+        }
+    }
+
+    /// As 8.0.0 (v1.13) saves it.
+    ///
+    /// # Errors
+    /// A GSI allocator is missing.
+    pub(crate) fn to_v8_13(&self, layout: &str) -> Result<d13::ResourceAllocator, WriteError> {
+        Ok(d13::ResourceAllocator {
+            gsi_legacy_allocator: need(&self.gsi_legacy_allocator, "gsi_legacy_allocator", layout)?,
+            gsi_msi_allocator: need(&self.gsi_msi_allocator, "gsi_msi_allocator", layout)?,
+            mmio32_memory: space13_out(&self.mmio32_memory),
+            mmio64_memory: space13_out(&self.mmio64_memory),
+            system_memory: space13_out(&self.system_memory),
+        })
+    }
+
+    /// As 8.0.0 (v1.14) saves it.
+    ///
+    /// # Errors
+    /// A GSI allocator or the past-64-bit space is missing.
+    pub(crate) fn to_v8_14(&self, layout: &str) -> Result<d14::ResourceAllocator, WriteError> {
+        Ok(d14::ResourceAllocator {
+            gsi_legacy_allocator: need(&self.gsi_legacy_allocator, "gsi_legacy_allocator", layout)?,
+            gsi_msi_allocator: need(&self.gsi_msi_allocator, "gsi_msi_allocator", layout)?,
+            mmio32_memory: space13_out(&self.mmio32_memory),
+            mmio64_memory: space13_out(&self.mmio64_memory),
+            past_mmio64_memory: space13_out(&need(
+                &self.past_mmio64_memory,
+                "past_mmio64_memory",
+                layout,
+            )?),
+            system_memory: space13_out(&self.system_memory),
+        })
+    }
+
+    /// As 9.0.0 and 10.0.0 save it.
+    ///
+    /// # Errors
+    /// A GSI allocator or the past-64-bit space is missing.
+    pub(crate) fn to_v1_16(&self, layout: &str) -> Result<d16::ResourceAllocator, WriteError> {
+        Ok(d16::ResourceAllocator {
+            gsi_legacy_allocator: need(&self.gsi_legacy_allocator, "gsi_legacy_allocator", layout)?,
+            gsi_msi_allocator: need(&self.gsi_msi_allocator, "gsi_msi_allocator", layout)?,
+            mmio32_memory: self.mmio32_memory.clone(),
+            mmio64_memory: self.mmio64_memory.clone(),
+            past_mmio64_memory: need(&self.past_mmio64_memory, "past_mmio64_memory", layout)?,
+            system_memory: self.system_memory.clone(),
+        })
+    }
+
+    /// As 11.0.0 saves it.
+    ///
+    /// # Errors
+    /// The past-64-bit space is missing.
+    pub(crate) fn to_v11(&self, layout: &str) -> Result<d11::ResourceAllocatorState, WriteError> {
+        Ok(d11::ResourceAllocatorState {
+            mmio32_memory: self.mmio32_memory.clone(),
+            mmio64_memory: self.mmio64_memory.clone(),
+            past_mmio64_memory: need(&self.past_mmio64_memory, "past_mmio64_memory", layout)?,
+            system_memory: self.system_memory.clone(),
+        })
+    }
+
+    /// Firecracker's allocator for a VM without devices, from a layout's `defaults.json`.
+    pub(crate) fn defaults(json: &str) -> Allocator {
+        #[derive(Deserialize)]
+        struct Defaults {
+            resource_allocator: Allocator,
+        }
+        // The files are part of the source: a parse failure is a build defect the tests catch.
+        serde_json::from_str::<Defaults>(json)
+            .map(|d| d.resource_allocator)
+            .unwrap_or_else(|e| panic!("defaults.json: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_defaults_file_reads_and_round_trips_through_its_layout() {
+        let a = Allocator::defaults(include_str!("v8_13/defaults.json"));
+        assert!(a.past_mmio64_memory.is_none());
+        let back = Allocator::from_v8_13(&a.to_v8_13("t").unwrap());
+        assert_eq!(back, a);
+        let a = Allocator::defaults(include_str!("v8_14/defaults.json"));
+        assert_eq!(Allocator::from_v8_14(&a.to_v8_14("t").unwrap()), a);
+        let a = Allocator::defaults(include_str!("v10/defaults.json"));
+        assert_eq!(Allocator::from_v1_16(&a.to_v1_16("t").unwrap()), a);
+        let mut no_gsi = a.clone();
+        no_gsi.gsi_legacy_allocator = None;
+        assert!(
+            no_gsi
+                .to_v1_16("t")
+                .unwrap_err()
+                .to_string()
+                .contains("gsi_legacy")
+        );
+        no_gsi.gsi_msi_allocator = None;
+        assert_eq!(Allocator::from_v11(&no_gsi.to_v11("t").unwrap()), no_gsi);
+    }
+}
