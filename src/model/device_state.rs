@@ -172,6 +172,12 @@ pub struct MmdsStack {
     pub mac_addr: [u8; 6],
     pub ipv4_addr: u32,
     pub tcp_port: u16,
+    /// TCP connection limit, when the release records it (v1.8–v1.10; their default is 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
+    /// Pending-reset limit, when the release records it (v1.8–v1.10; their default is 100).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pending_resets: Option<u64>,
 }
 
 /// Receive buffer bookkeeping.

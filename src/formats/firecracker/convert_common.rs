@@ -407,30 +407,10 @@ pub(crate) fn devices_to_model(states: &Value, transport: &str, layout: &str) ->
     out
 }
 
-/// Whether the entries of device list `list` have the same shape (as JSON and on the wire) in
-/// layouts `a` and `b`, so that one's raw device state is the other's: formats 2.0.0 and 3.0.0
-/// share every device type, 4.0.0 differs from them only in the network device, 5.0.0 and 6.0.0
-/// share every device type, and `mmds_version` is the same enum in all five.
-fn same_device_shape(a: &str, b: &str, list: &str) -> bool {
-    let family = |l: &str| match l {
-        "firecracker-2.0.0" | "firecracker-3.0.0" => Some(2),
-        "firecracker-4.0.0" => Some(4),
-        "firecracker-5.0.0" | "firecracker-6.0.0" => Some(5),
-        _ => None,
-    };
-    match (family(a), family(b)) {
-        (Some(x), Some(y)) if x == y => true,
-        (Some(_), Some(_)) if list == "mmds_version" => true,
-        (Some(2 | 4), Some(2 | 4)) => list != "net_devices",
-        _ => false,
-    }
-}
-
 /// Puts the raw device states of `layout` back into the empty device-state struct `template`
 /// (as JSON) for transport `transport`: the devices of the layouts whose device states have no
-/// typed model (formats 1.0.0–4.0.0; the PCI transport of 8.0.0 and 9.0.0), each in its own
-/// layout or one whose entries have the same shape. Other devices are left out (a conversion's
-/// round trip reports them as lost).
+/// typed model (format 1.0.0; the PCI transport of 8.0.0 and 9.0.0), each in its own layout
+/// only. Other devices are left out (a conversion's round trip reports them as lost).
 pub(crate) fn devices_from_model(
     devices: &[Device],
     template: Value,
@@ -449,7 +429,7 @@ pub(crate) fn devices_from_model(
         let Some(list) = list.strip_prefix(&format!("{transport}.")) else {
             continue;
         };
-        if raw.layout != layout && !same_device_shape(&raw.layout, layout, list) {
+        if raw.layout != layout {
             continue;
         }
         let mut state = raw.value.get("state").cloned().unwrap_or(Value::Null);

@@ -13,6 +13,7 @@
 //!
 //! | module | types of |
 //! |---|---|
+//! | [`v1_8`] | formats 2.0.0, 3.0.0 and 4.0.0 (v1.8–v1.10: `irqs` lists, the MMDS stack's limits) |
 //! | [`v1_12`] | formats 5.0.0 and 6.0.0 (`Connected*State`, the `mmds_version` slot) |
 //! | [`v1_13`] | format 8.0.0 (v1.13 and v1.14 layouts: numeric device types, the v1.14 balloon, pmem, virtio-mem and vmclock) |
 //! | [`v1_16`] | formats 9.0.0, 10.0.0 and 11.0.0 (the 9.0.0 network device, the 11.0.0 vsock, PCI) |
@@ -23,6 +24,7 @@
 pub(crate) mod v1_12;
 pub(crate) mod v1_13;
 pub(crate) mod v1_16;
+pub(crate) mod v1_8;
 
 use crate::model::*;
 
@@ -741,6 +743,8 @@ macro_rules! common_conv {
                 mac_addr: s.mac_addr,
                 ipv4_addr: s.ipv4_addr,
                 tcp_port: s.tcp_port,
+                max_connections: None,
+                max_pending_resets: None,
             }
         }
 

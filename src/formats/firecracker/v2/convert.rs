@@ -6,9 +6,9 @@ use super::devices::{AcpiDeviceManagerState, GuestMemoryRegionState, GuestMemory
 use super::x86_64 as x86;
 use crate::formats::firecracker::convert_common as cc;
 use crate::formats::firecracker::convert_v2_v5::{self as c5, info, vm_info_from_model};
+use crate::formats::firecracker::device_model::v1_8::DeviceLists;
 use crate::formats::firecracker::{Layout, WriteError};
 use crate::model::*;
-use serde::{Serialize, de::DeserializeOwned};
 
 const LAYOUT: Layout = Layout::V2_0_0;
 
@@ -71,7 +71,7 @@ pub(crate) struct ArmRef<'a, D> {
 }
 
 /// x86_64 state of formats 2.0.0–4.0.0 → model.
-pub(crate) fn x86_parts_to_model<D: Serialize>(layout: Layout, s: X86Ref<'_, D>) -> Snapshot {
+pub(crate) fn x86_parts_to_model<D: DeviceLists>(layout: Layout, s: X86Ref<'_, D>) -> Snapshot {
     let v = s.vm_state;
     let mut m = c5::base(
         layout,
@@ -87,13 +87,14 @@ pub(crate) fn x86_parts_to_model<D: Serialize>(layout: Layout, s: X86Ref<'_, D>)
         &v.ioapic,
     )));
     m.vcpus = c5::x86_vcpus_to_model(s.vcpu_states);
-    m.devices = c5::devices_to_model(s.device_states, layout.info().id);
+    m.devices = s.device_states.to_devices();
     m.devices.extend(c5::acpi_to_model(s.acpi_dev_state));
+    crate::formats::firecracker::device_config::link_mmds(&mut m.devices);
     m
 }
 
 /// aarch64 state of formats 2.0.0–4.0.0 → model.
-pub(crate) fn arm_parts_to_model<D: Serialize>(layout: Layout, s: ArmRef<'_, D>) -> Snapshot {
+pub(crate) fn arm_parts_to_model<D: DeviceLists>(layout: Layout, s: ArmRef<'_, D>) -> Snapshot {
     let id = layout.info().id;
     let mut m = c5::base(
         layout,
@@ -103,14 +104,15 @@ pub(crate) fn arm_parts_to_model<D: Serialize>(layout: Layout, s: ArmRef<'_, D>)
     );
     m.platform = c5::gic_to_model(&s.vm_state.gic);
     c5::arm_vcpus_to_model(&mut m, s.vcpu_states, id);
-    m.devices = c5::devices_to_model(s.device_states, id);
+    m.devices = s.device_states.to_devices();
     m.devices
         .extend(s.acpi_dev_state.and_then(c5::acpi_to_model));
+    crate::formats::firecracker::device_config::link_mmds(&mut m.devices);
     m
 }
 
 /// Model → x86_64 state of formats 2.0.0–4.0.0.
-pub(crate) fn x86_parts_from_model<D: DeserializeOwned>(
+pub(crate) fn x86_parts_from_model<D: DeviceLists>(
     layout: Layout,
     m: &Snapshot,
 ) -> Result<(X86Parts, D), WriteError> {
@@ -131,13 +133,13 @@ pub(crate) fn x86_parts_from_model<D: DeserializeOwned>(
         vcpu_states: c5::x86_vcpus_from_model(m, id)?,
         acpi_dev_state: c5::acpi_from_model(m),
     };
-    let devices = c5::devices_from_model(m, c5::empty_x86(), id)?;
+    let devices = D::from_devices(&m.devices)?;
     Ok((parts, devices))
 }
 
 /// Model → aarch64 state of formats 2.0.0–4.0.0 (the caller adds `acpi_dev_state` from 3.0.0
 /// on).
-pub(crate) fn arm_parts_from_model<D: DeserializeOwned>(
+pub(crate) fn arm_parts_from_model<D: DeviceLists>(
     layout: Layout,
     m: &Snapshot,
 ) -> Result<(ArmParts, D), WriteError> {
@@ -152,7 +154,7 @@ pub(crate) fn arm_parts_from_model<D: DeserializeOwned>(
         },
         vcpu_states: c5::arm_vcpus_from_model(m, id)?,
     };
-    let devices = c5::devices_from_model(m, c5::empty_aarch64(), id)?;
+    let devices = D::from_devices(&m.devices)?;
     Ok((parts, devices))
 }
 
