@@ -493,7 +493,6 @@ fn aarch64_states() {
     );
     // Every device of 4.0.0 goes through the typed device model: the VM converts to every layout
     // with its devices (a net device's RX buffer bookkeeping has no place in 2.0.0 and 3.0.0).
-    let m = m;
     for layout in OURS.into_iter().chain([Layout::V6_0_0]) {
         let mm = m.clone();
         let f = fc::from_model(&mm, layout).unwrap_or_else(|e| panic!("{layout:?}: {e}"));
