@@ -501,8 +501,9 @@ mod on_this_host {
         assert_eq!(o.status.code(), Some(2));
     }
 
-    /// decode → set every bit of CPUID leaf 7.0 EBX → encode: flagged by leaf, subleaf,
-    /// register, bit and name, exit 1.
+    /// decode → set every bit of CPUID leaf 7.0 EBX → encode: every bit the guest did not see
+    /// before and this host's KVM does not offer is flagged by leaf, subleaf, register, bit and
+    /// name, exit 1; no bit the snapshot already had (this host offered it) is flagged.
     #[test]
     fn cpuid_leaf7_edit_is_flagged() {
         if !kvm_available() {
@@ -510,29 +511,42 @@ mod on_this_host {
         }
         let dir = tempfile::tempdir().unwrap();
         let state = runner_snapshot(dir.path());
+        let before = std::cell::Cell::new(None);
         let out = edit_json(dir.path(), &state, "feat", |v| {
             for e in cpuid_entries(v) {
                 if e["function"] == 7 && e["index"] == 0 {
+                    if before.get().is_none() {
+                        before.set(Some(e["ebx"].as_u64().unwrap() as u32));
+                    }
                     e["ebx"] = 0xffff_ffffu32.into();
                 }
             }
         });
+        let before = before
+            .get()
+            .expect("the runner's snapshot has CPUID leaf 0x7.0");
+        assert_ne!(before, u32::MAX, "every leaf 0x7.0 EBX bit already set");
         let (code, j) = check_json(&out);
         assert_eq!(code, 1, "{j:#}");
         let f = findings(&j);
-        let avx512f = f
-            .iter()
-            .find(|f| f.1 == "vcpus[0].cpuid[0x7.0].ebx[16]")
-            .unwrap_or_else(|| panic!("no AVX-512F finding (host has it?): {f:?}"));
-        assert_eq!(avx512f.0, "cpuid-feature-missing");
-        assert!(
-            avx512f
-                .2
-                .starts_with("CPUID leaf 0x7 subleaf 0 EBX bit 16 (avx512f)"),
-            "{}",
-            avx512f.2
-        );
-        assert!(f.iter().all(|f| f.0 == "cpuid-feature-missing"), "{f:?}");
+        assert!(!f.is_empty(), "{j:#}");
+        for (code, path, message) in &f {
+            assert_eq!(code, "cpuid-feature-missing", "{f:?}");
+            let bit: u32 = path
+                .strip_prefix("vcpus[0].cpuid[0x7.0].ebx[")
+                .and_then(|p| p.strip_suffix(']'))
+                .and_then(|b| b.parse().ok())
+                .unwrap_or_else(|| panic!("not a leaf 0x7.0 EBX bit: {path}"));
+            assert_eq!(before >> bit & 1, 0, "bit {bit} was in the snapshot: {f:?}");
+            let head = format!("CPUID leaf 0x7 subleaf 0 EBX bit {bit} (");
+            assert!(message.starts_with(&head), "{message}");
+        }
+        // Bits with a well-known name are named (AVX-512F is bit 16, SGX bit 2).
+        for (bit, name) in [(2, "sgx"), (16, "avx512f")] {
+            if let Some(x) = f.iter().find(|x| x.1.ends_with(&format!("ebx[{bit}]"))) {
+                assert!(x.2.contains(&format!("bit {bit} ({name})")), "{}", x.2);
+            }
+        }
         // The text report names the leaf too.
         let o = snaptool(&["check-host", out.to_str().unwrap()]);
         assert_eq!(o.status.code(), Some(1));
