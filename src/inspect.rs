@@ -193,6 +193,9 @@ fn render_body(o: &mut String, s: &Snapshot, mem: Option<&MemoryFacts>) {
     for d in &s.devices {
         render_device(o, d);
     }
+    for line in fc::allocator_report(s) {
+        let _ = writeln!(o, "{line}");
+    }
     if !s.extensions.is_empty() {
         let keys: Vec<&str> = s.extensions.keys().map(String::as_str).collect();
         let _ = writeln!(o, "format-private: {}", keys.join(", "));

@@ -392,3 +392,56 @@ fn a_v1_12_state_with_devices_goes_up_and_back() {
         );
     }
 }
+
+/// `inspect` lists the resource allocator as the ranges it handed out, each with its owner:
+/// every MMIO device holds the 32-bit MMIO page at its transport address, pmem and virtio-mem
+/// hold their areas past 64-bit MMIO, VMGenID and vmclock their system-memory pages; no range
+/// outside system memory is unclaimed.
+#[test]
+fn inspect_names_the_owner_of_every_allocated_range() {
+    use snaptool::model::Transport;
+    for dir in fixtures() {
+        let m = model(&dir.join("vmstate"));
+        let text = snaptool::inspect::render_model(&m);
+        let ranges: Vec<(&str, u64, &str)> = text
+            .lines()
+            .skip_while(|l| !l.starts_with("allocator: "))
+            .skip(1)
+            .take_while(|l| l.starts_with("  "))
+            .map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                let start = f[1].split("..=").next().unwrap().trim_start_matches("0x");
+                (f[0], u64::from_str_radix(start, 16).unwrap(), f[2])
+            })
+            .collect();
+        assert!(
+            !ranges.is_empty(),
+            "{}: no allocator lines:\n{text}",
+            dir.display()
+        );
+        for d in &m.devices {
+            let name = format!("{}[{}]", d.kind.name(), d.id);
+            let held: Vec<_> = ranges.iter().filter(|r| r.2 == name).collect();
+            if let Some(Transport::Mmio { addr, .. }) = d.transport {
+                assert!(
+                    held.iter().any(|r| r.0 == "mmio32" && r.1 == addr),
+                    "{name}: {held:?}"
+                );
+            }
+            let want = match d.kind {
+                DeviceKind::Pmem | DeviceKind::Mem => Some("past_mmio64"),
+                DeviceKind::VmGenId | DeviceKind::VmClock => Some("system"),
+                _ => None,
+            };
+            if let Some(space) = want {
+                assert!(held.iter().any(|r| r.0 == space), "{name}: {held:?}");
+            }
+        }
+        assert!(
+            ranges.iter().all(|r| r.0 == "system" || r.2 != "-"),
+            "{}: unclaimed range: {ranges:?}",
+            dir.display()
+        );
+        assert!(ranges.iter().any(|r| r.2 == "(acpi"), "{ranges:?}");
+    }
+}

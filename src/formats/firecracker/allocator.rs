@@ -7,10 +7,12 @@
 //! release with [`super::ladder::allocator`] and build the layout's own types from it here.
 
 use super::WriteError;
+use super::convert_common::KEY_ALLOC;
 use super::shared::v1_16::devices as d16;
 use super::v8_13::devices as d13;
 use super::v8_14::devices as d14;
 use super::v11::devices as d11;
+use crate::model::{Device, KindState, Snapshot, Transport};
 use serde::{Deserialize, Serialize};
 
 /// The resource allocator of any layout from 8.0.0 (v1.13) on.
@@ -208,6 +210,147 @@ impl Allocator {
             .map(|d| d.resource_allocator)
             .unwrap_or_else(|e| panic!("defaults.json: {e}"))
     }
+}
+
+/// One range an address allocator has handed out, and the device that holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Allocation {
+    /// Which address space: `mmio32`, `mmio64`, `past_mmio64` or `system`.
+    pub space: &'static str,
+    /// First address.
+    pub start: u64,
+    /// Last address (inclusive, as vm-allocator records it).
+    pub end: u64,
+    /// `kind[id]` of the device whose address lies in the range; `None` for what no device
+    /// claims (in x86_64 system memory, Firecracker's ACPI tables).
+    pub owner: Option<String>,
+}
+
+fn allocated(n: &d16::InnerNode, out: &mut Vec<(u64, u64)>) {
+    if let Some(l) = &n.left {
+        allocated(l, out);
+    }
+    if n.node_state == d16::NodeState::Allocated {
+        out.push((n.key.start, n.key.end));
+    }
+    if let Some(r) = &n.right {
+        allocated(r, out);
+    }
+}
+
+/// Guest addresses a device sits at: its transport, its PCI BAR, its pmem or virtio-mem area,
+/// its ACPI page.
+fn claims(d: &Device) -> Vec<u64> {
+    let mut v = Vec::new();
+    match d.transport {
+        Some(Transport::Mmio { addr, .. }) | Some(Transport::Address { addr, .. }) => v.push(addr),
+        _ => {}
+    }
+    if let Some(g) = &d.vmgenid {
+        v.push(g.addr);
+    }
+    if let Some(st) = &d.state {
+        if let Some(a) = st.pci.as_ref().and_then(|p| p.bar_address) {
+            v.push(a);
+        }
+        match &st.kind {
+            KindState::Pmem(p) => v.push(p.start),
+            KindState::Mem(m) => v.push(m.addr),
+            KindState::VmClock(c) => v.push(c.guest_address),
+            _ => {}
+        }
+    }
+    v
+}
+
+impl Allocator {
+    /// Every range the address allocators have handed out, in address order per space, each
+    /// with the device whose address lies in it.
+    pub(crate) fn allocations(&self, devices: &[Device]) -> Vec<Allocation> {
+        let claimed: Vec<(u64, String)> = devices
+            .iter()
+            .flat_map(|d| {
+                let name = format!("{}[{}]", d.kind.name(), d.id);
+                claims(d).into_iter().map(move |a| (a, name.clone()))
+            })
+            .collect();
+        let spaces = [
+            ("mmio32", Some(&self.mmio32_memory)),
+            ("mmio64", Some(&self.mmio64_memory)),
+            ("past_mmio64", self.past_mmio64_memory.as_ref()),
+            ("system", Some(&self.system_memory)),
+        ];
+        let mut out = Vec::new();
+        for (space, a) in spaces {
+            let mut ranges = Vec::new();
+            if let Some(root) = a.and_then(|a| a.interval_tree.root.as_deref()) {
+                allocated(root, &mut ranges);
+            }
+            out.extend(ranges.into_iter().map(|(start, end)| {
+                Allocation {
+                    space,
+                    start,
+                    end,
+                    owner: claimed
+                        .iter()
+                        .find(|(a, _)| (start..=end).contains(a))
+                        .map(|(_, n)| n.clone()),
+                }
+            }));
+        }
+        out
+    }
+}
+
+/// `inspect`'s lines for the resource allocator a snapshot carries (none without one): the GSI
+/// allocators, then every allocated range with its owner.
+pub(crate) fn report(s: &Snapshot) -> Vec<String> {
+    let Some(e) = s.extensions.get(KEY_ALLOC) else {
+        return Vec::new();
+    };
+    let a: Allocator = match serde_json::from_value(e.value.clone()) {
+        Ok(a) => a,
+        Err(err) => return vec![format!("allocator: not readable as an allocator: {err}")],
+    };
+    let list = a.allocations(&s.devices);
+    // Firecracker writes its x86_64 ACPI tables into system memory; no device claims them.
+    let x86 = s.arch() == crate::model::Arch::X86_64;
+    let gsi = |name: &str, g: &Option<d16::IdAllocator>| {
+        g.as_ref().map(|g| {
+            let next = g.next_id.map_or("none".to_string(), |n| n.to_string());
+            format!("{name} {}..={} next {next}", g.range_base, g.range_end)
+        })
+    };
+    let gsis: Vec<String> = [
+        gsi("legacy", &a.gsi_legacy_allocator),
+        gsi("msi", &a.gsi_msi_allocator),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut lines = vec![format!(
+        "allocator: {} ranges handed out{}",
+        list.len(),
+        if gsis.is_empty() {
+            String::new()
+        } else {
+            format!(", gsi {}", gsis.join(", "))
+        }
+    )];
+    lines.extend(list.iter().map(|r| {
+        format!(
+            "  {:<11} 0x{:016x}..=0x{:016x}  {}",
+            r.space,
+            r.start,
+            r.end,
+            r.owner.as_deref().unwrap_or(if r.space == "system" && x86 {
+                "(acpi tables)"
+            } else {
+                "-"
+            })
+        )
+    }));
+    lines
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub mod v9;
 pub mod versionize;
 pub mod wire;
 
+pub(crate) use allocator::report as allocator_report;
 pub use device_config::{denormalize, normalize};
 
 use crate::codec::bincode as bc;
