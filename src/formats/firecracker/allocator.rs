@@ -267,13 +267,16 @@ impl Allocator {
     /// Every range the address allocators have handed out, in address order per space, each
     /// with the device whose address lies in it.
     pub(crate) fn allocations(&self, devices: &[Device]) -> Vec<Allocation> {
-        let claimed: Vec<(u64, String)> = devices
+        // Sorted by address (stable: the first device wins a tie), so each range finds its
+        // owner by binary search however many ranges and devices a file holds.
+        let mut claimed: Vec<(u64, String)> = devices
             .iter()
             .flat_map(|d| {
                 let name = format!("{}[{}]", d.kind.name(), d.id);
                 claims(d).into_iter().map(move |a| (a, name.clone()))
             })
             .collect();
+        claimed.sort_by_key(|c| c.0);
         let spaces = [
             ("mmio32", Some(&self.mmio32_memory)),
             ("mmio64", Some(&self.mmio64_memory)),
@@ -292,9 +295,9 @@ impl Allocator {
                     start,
                     end,
                     owner: claimed
-                        .iter()
-                        .find(|(a, _)| (start..=end).contains(a))
-                        .map(|(_, n)| n.clone()),
+                        .get(claimed.partition_point(|c| c.0 < start))
+                        .filter(|c| c.0 <= end)
+                        .map(|c| c.1.clone()),
                 }
             }));
         }
