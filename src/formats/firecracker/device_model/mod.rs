@@ -879,6 +879,93 @@ macro_rules! entropy_kind {
     };
 }
 
+/// `Kind` for a module's `VirtioMemState` (the same fields in v1.14 and v1.16), given its
+/// virtio-state conversions.
+macro_rules! mem_kind {
+    ($m:ident, $vin:path, $vout:path) => {
+        impl $crate::formats::firecracker::device_model::Kind for $m::VirtioMemState {
+            const KIND: DeviceKind = DeviceKind::Mem;
+
+            fn read(&self, dev: &mut Device) {
+                read_mem(
+                    dev,
+                    $vin(&self.virtio_state),
+                    MemRuntime {
+                        addr: self.addr,
+                        region_size: self.region_size,
+                        block_size: self.block_size,
+                        usable_region_size: self.usable_region_size,
+                        requested_size: self.requested_size,
+                        slot_size: self.slot_size,
+                        plugged_blocks: self.plugged_blocks.clone(),
+                    },
+                );
+            }
+
+            fn write(dev: &Device) -> Result<Self, String> {
+                let (r, v) = write_mem(dev)?;
+                Ok($m::VirtioMemState {
+                    virtio_state: $vout(&v)?,
+                    addr: r.addr,
+                    region_size: r.region_size,
+                    block_size: r.block_size,
+                    usable_region_size: r.usable_region_size,
+                    requested_size: r.requested_size,
+                    slot_size: r.slot_size,
+                    plugged_blocks: r.plugged_blocks,
+                })
+            }
+        }
+    };
+}
+
+/// `Kind` for a module's `PmemState` without rate limiting (v1.14, v1.15), whose config space
+/// type is module `$space`'s, given its virtio-state conversions.
+macro_rules! pmem_kind {
+    ($m:ident, $space:ident, $vin:path, $vout:path) => {
+        impl $crate::formats::firecracker::device_model::Kind for $m::PmemState {
+            const KIND: DeviceKind = DeviceKind::Pmem;
+
+            fn read(&self, dev: &mut Device) {
+                let c = &self.config;
+                read_pmem(
+                    dev,
+                    $vin(&self.virtio_state),
+                    PmemFields {
+                        id: c.id.clone(),
+                        path_on_host: c.path_on_host.clone(),
+                        root_device: c.root_device,
+                        read_only: c.read_only,
+                    },
+                    PmemRuntime {
+                        start: self.config_space.start,
+                        size: self.config_space.size,
+                        rate_limiter_config: None,
+                        rate_limiter: None,
+                    },
+                );
+            }
+
+            fn write(dev: &Device) -> Result<Self, String> {
+                let (f, r, v) = write_pmem(dev)?;
+                Ok($m::PmemState {
+                    virtio_state: $vout(&v)?,
+                    config_space: $space::PmemConfigSpace {
+                        start: r.start,
+                        size: r.size,
+                    },
+                    config: $m::PmemConfig {
+                        id: f.id,
+                        path_on_host: f.path_on_host,
+                        root_device: f.root_device,
+                        read_only: f.read_only,
+                    },
+                })
+            }
+        }
+    };
+}
+
 /// `Entry` for `MmioDevice<T>`-shaped list entries of module `$m` (`$entry` with fields
 /// `device_id`, `device_state`, `transport_state`, `device_info`) whose device info has an
 /// interrupt line `$irq` read by `$irq_in` and written by `$irq_out`, and whose transport state
@@ -946,7 +1033,7 @@ macro_rules! mmio_entry {
     };
 }
 
-pub(crate) use {block_kind, common_conv, entropy_kind, mmio_entry};
+pub(crate) use {block_kind, common_conv, entropy_kind, mem_kind, mmio_entry, pmem_kind};
 
 /// A device carried as a layout's raw list entry (`{list, state}` JSON, as older models and
 /// other formats' carried state hold it) → the typed device, for the layouts with a typed

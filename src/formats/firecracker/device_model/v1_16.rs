@@ -343,80 +343,9 @@ impl Kind for d::PmemState {
     }
 }
 
-impl Kind for v9::devices::PmemState {
-    const KIND: DeviceKind = DeviceKind::Pmem;
+pmem_kind!(d9, d, virtio_in, virtio_out);
 
-    fn read(&self, dev: &mut Device) {
-        let c = &self.config;
-        read_pmem(
-            dev,
-            virtio_in(&self.virtio_state),
-            PmemFields {
-                id: c.id.clone(),
-                path_on_host: c.path_on_host.clone(),
-                root_device: c.root_device,
-                read_only: c.read_only,
-            },
-            PmemRuntime {
-                start: self.config_space.start,
-                size: self.config_space.size,
-                rate_limiter_config: None,
-                rate_limiter: None,
-            },
-        );
-    }
-
-    fn write(dev: &Device) -> Result<Self, String> {
-        let (f, r, v) = write_pmem(dev)?;
-        Ok(v9::devices::PmemState {
-            virtio_state: virtio_out(&v)?,
-            config_space: d::PmemConfigSpace {
-                start: r.start,
-                size: r.size,
-            },
-            config: v9::devices::PmemConfig {
-                id: f.id,
-                path_on_host: f.path_on_host,
-                root_device: f.root_device,
-                read_only: f.read_only,
-            },
-        })
-    }
-}
-
-impl Kind for d::VirtioMemState {
-    const KIND: DeviceKind = DeviceKind::Mem;
-
-    fn read(&self, dev: &mut Device) {
-        read_mem(
-            dev,
-            virtio_in(&self.virtio_state),
-            MemRuntime {
-                addr: self.addr,
-                region_size: self.region_size,
-                block_size: self.block_size,
-                usable_region_size: self.usable_region_size,
-                requested_size: self.requested_size,
-                slot_size: self.slot_size,
-                plugged_blocks: self.plugged_blocks.clone(),
-            },
-        );
-    }
-
-    fn write(dev: &Device) -> Result<Self, String> {
-        let (r, v) = write_mem(dev)?;
-        Ok(d::VirtioMemState {
-            virtio_state: virtio_out(&v)?,
-            addr: r.addr,
-            region_size: r.region_size,
-            block_size: r.block_size,
-            usable_region_size: r.usable_region_size,
-            requested_size: r.requested_size,
-            slot_size: r.slot_size,
-            plugged_blocks: r.plugged_blocks,
-        })
-    }
-}
+mem_kind!(d, virtio_in, virtio_out);
 
 fn same<T: Copy>(v: &T) -> T {
     *v
